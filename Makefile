@@ -1,0 +1,33 @@
+# The two commands a newcomer needs:
+#   make run   installs what is missing and serves the page on http://127.0.0.1:8080
+#   make test  installs what is missing and runs every test: native, wasm32 build, headless Chromium
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test setup build native-test browser-test lint
+
+run:
+	scripts/setup.sh tools model
+	cargo fetch --locked --target wasm32-unknown-unknown
+	trunk serve --release
+
+test: lint native-test build browser-test
+
+setup:
+	scripts/setup.sh tools model browser
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
+
+native-test: setup
+	cargo test --locked --release
+
+build: setup
+	cargo fetch --locked --target wasm32-unknown-unknown
+	trunk build --release
+
+browser-test: build
+	cargo build --locked --release --bin infill
+	node tests/browser/run.mjs

@@ -1,0 +1,402 @@
+//! Llama-family transformer (SmolLM2, Qwen2) over quantized GGUF weights, with a key/value cache that
+//! beam search can reorder.
+//!
+//! Adapted from candle-transformers' `quantized_llama`, with two changes: the cache lives outside the
+//! weights ([`KvCache`]), so one set of weights serves many sequences, and its rows (one per beam) can be
+//! selected and duplicated after each beam-search step without re-running the prompt.
+
+use candle_core::quantized::{gguf_file, QMatMul, QTensor};
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_nn::Embedding;
+use candle_transformers::quantized_nn::RmsNorm;
+
+use crate::error::{InfillError, Result};
+
+/// The longest sequence (prompt plus generation) the rotary tables are built for.
+pub const MAX_SEQ_LEN: usize = 4096;
+
+struct Layer {
+    wq: QMatMul,
+    wk: QMatMul,
+    wv: QMatMul,
+    wo: QMatMul,
+    bq: Option<Tensor>,
+    bk: Option<Tensor>,
+    bv: Option<Tensor>,
+    attn_norm: RmsNorm,
+    ffn_norm: RmsNorm,
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+/// Hyper-parameters read from the GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct LlamaConfig {
+    /// `general.architecture` (`llama` or `qwen2`).
+    pub architecture: String,
+    /// Number of attention heads.
+    pub n_head: usize,
+    /// Number of key/value heads (grouped-query attention).
+    pub n_kv_head: usize,
+    /// Size of one head.
+    pub head_dim: usize,
+    /// Hidden size.
+    pub hidden: usize,
+    /// Number of transformer blocks.
+    pub n_layer: usize,
+    /// Trained context length.
+    pub context_length: usize,
+    /// Rotary embedding in NeoX (half-split) layout rather than interleaved.
+    pub rope_neox: bool,
+}
+
+/// The weights of a loaded model. Immutable while generating; see [`KvCache`] for the state.
+pub struct Llama {
+    embed: Embedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    output: QMatMul,
+    cos: Tensor,
+    sin: Tensor,
+    /// Hyper-parameters.
+    pub config: LlamaConfig,
+    device: Device,
+}
+
+/// Keys and values of every layer, one row per sequence (beam).
+#[derive(Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Number of positions cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True before the first forward pass.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps rows so that new row `i` continues old row `rows[i]` (rows may repeat).
+    pub fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
+        let identity = rows.iter().enumerate().all(|(i, &r)| i == r)
+            && self
+                .layers
+                .first()
+                .and_then(|l| l.as_ref())
+                .is_some_and(|(k, _)| k.dim(0).ok() == Some(rows.len()));
+        if identity {
+            return Ok(());
+        }
+        let Some(device) = self
+            .layers
+            .iter()
+            .flatten()
+            .next()
+            .map(|(k, _)| k.device().clone())
+        else {
+            return Ok(());
+        };
+        let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let idx = Tensor::new(idx.as_slice(), &device)?;
+        for (k, v) in self.layers.iter_mut().flatten() {
+            *k = k.index_select(&idx, 0)?;
+            *v = v.index_select(&idx, 0)?;
+        }
+        Ok(())
+    }
+}
+
+fn model_err(e: impl std::fmt::Display) -> InfillError {
+    InfillError::Model(e.to_string())
+}
+
+fn read_u32(content: &gguf_file::Content, key: &str) -> Result<usize> {
+    content
+        .metadata
+        .get(key)
+        .ok_or_else(|| model_err(format!("missing `{key}` in the metadata")))?
+        .to_u32()
+        .map(|v| v as usize)
+        .map_err(model_err)
+}
+
+impl Llama {
+    /// Loads the weights from a parsed GGUF file. `reader` reads the same bytes.
+    pub fn from_gguf<R: std::io::Read + std::io::Seek>(
+        content: &gguf_file::Content,
+        reader: &mut R,
+    ) -> Result<Self> {
+        let device = Device::Cpu;
+        let arch = content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
+        if arch != "llama" && arch != "qwen2" {
+            return Err(model_err(format!(
+                "architecture `{arch}` is not supported by the GGUF loader (llama and qwen2 are)"
+            )));
+        }
+        let key = |k: &str| format!("{arch}.{k}");
+        let n_head = read_u32(content, &key("attention.head_count"))?;
+        let n_kv_head = read_u32(content, &key("attention.head_count_kv"))?;
+        let n_layer = read_u32(content, &key("block_count"))?;
+        let hidden = read_u32(content, &key("embedding_length"))?;
+        let context_length = read_u32(content, &key("context_length")).unwrap_or(2048);
+        if n_head == 0 || n_kv_head == 0 || n_head % n_kv_head != 0 || hidden % n_head != 0 {
+            return Err(model_err("inconsistent head counts in the metadata"));
+        }
+        let head_dim = hidden / n_head;
+        let rope_dim = read_u32(content, &key("rope.dimension_count")).unwrap_or(head_dim);
+        let eps = content
+            .metadata
+            .get(&key("attention.layer_norm_rms_epsilon"))
+            .and_then(|v| v.to_f32().ok())
+            .unwrap_or(1e-6) as f64;
+        let freq_base = content
+            .metadata
+            .get(&key("rope.freq_base"))
+            .and_then(|v| v.to_f32().ok())
+            .unwrap_or(10000.0);
+        let rope_neox = arch == "qwen2";
+
+        let mut tensor = |name: &str| -> Result<QTensor> {
+            content
+                .tensor(reader, name, &device)
+                .map_err(|e| model_err(format!("tensor `{name}`: {e}")))
+        };
+        let embed_q = tensor("token_embd.weight")?;
+        let embed = embed_q.dequantize(&device)?;
+        let output = match tensor("output.weight") {
+            Ok(t) => t,
+            Err(_) => embed_q,
+        };
+        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
+        let mut layers = Vec::with_capacity(n_layer);
+        for i in 0..n_layer {
+            let p = format!("blk.{i}");
+            let mut bias = |n: &str| -> Result<Option<Tensor>> {
+                let name = format!("{p}.{n}.bias");
+                if content.tensor_infos.contains_key(&name) {
+                    Ok(Some(tensor(&name)?.dequantize(&device)?))
+                } else {
+                    Ok(None)
+                }
+            };
+            let (bq, bk, bv) = (bias("attn_q")?, bias("attn_k")?, bias("attn_v")?);
+            layers.push(Layer {
+                wq: QMatMul::from_qtensor(tensor(&format!("{p}.attn_q.weight"))?)?,
+                wk: QMatMul::from_qtensor(tensor(&format!("{p}.attn_k.weight"))?)?,
+                wv: QMatMul::from_qtensor(tensor(&format!("{p}.attn_v.weight"))?)?,
+                wo: QMatMul::from_qtensor(tensor(&format!("{p}.attn_output.weight"))?)?,
+                bq,
+                bk,
+                bv,
+                attn_norm: RmsNorm::from_qtensor(tensor(&format!("{p}.attn_norm.weight"))?, eps)?,
+                ffn_norm: RmsNorm::from_qtensor(tensor(&format!("{p}.ffn_norm.weight"))?, eps)?,
+                gate: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_gate.weight"))?)?,
+                up: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_up.weight"))?)?,
+                down: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_down.weight"))?)?,
+            });
+        }
+        let theta: Vec<f32> = (0..rope_dim)
+            .step_by(2)
+            .map(|i| 1f32 / freq_base.powf(i as f32 / rope_dim as f32))
+            .collect();
+        let n_theta = theta.len();
+        let theta = Tensor::new(theta.as_slice(), &device)?;
+        let idx_theta = Tensor::arange(0, MAX_SEQ_LEN as u32, &device)?
+            .to_dtype(DType::F32)?
+            .reshape((MAX_SEQ_LEN, 1))?
+            .matmul(&theta.reshape((1, n_theta))?)?;
+        Ok(Self {
+            embed: Embedding::new(embed, hidden),
+            layers,
+            norm,
+            output: QMatMul::from_qtensor(output)?,
+            cos: idx_theta.cos()?,
+            sin: idx_theta.sin()?,
+            config: LlamaConfig {
+                architecture: arch,
+                n_head,
+                n_kv_head,
+                head_dim,
+                hidden,
+                n_layer,
+                context_length: context_length.min(MAX_SEQ_LEN),
+                rope_neox,
+            },
+            device,
+        })
+    }
+
+    /// A fresh, empty cache for this model.
+    pub fn new_cache(&self) -> KvCache {
+        KvCache {
+            layers: vec![None; self.layers.len()],
+            len: 0,
+        }
+    }
+
+    /// Runs `tokens` (shape: rows × positions) after what `cache` holds and returns the hidden states
+    /// after the final norm, shape rows × positions × hidden.
+    pub fn hidden(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Tensor> {
+        let rows = tokens.len();
+        let seq = tokens.first().map_or(0, Vec::len);
+        if rows == 0 || seq == 0 || tokens.iter().any(|t| t.len() != seq) {
+            return Err(InfillError::Input("empty or ragged token batch".into()));
+        }
+        let pos = cache.len;
+        if pos + seq > self.config.context_length {
+            return Err(InfillError::Input(format!(
+                "the prompt and completion need {} tokens, more than the model's context of {}",
+                pos + seq,
+                self.config.context_length
+            )));
+        }
+        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
+        let ids = Tensor::from_vec(flat, (rows, seq), &self.device)?;
+        let mask = if seq > 1 {
+            Some(candle_transformers::utils::build_causal_mask(
+                seq,
+                pos,
+                &self.device,
+            )?)
+        } else {
+            None
+        };
+        let cos = self.cos.narrow(0, pos, seq)?;
+        let sin = self.sin.narrow(0, pos, seq)?;
+        let mut x = self.embed.forward(&ids)?;
+        for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            let residual = x.clone();
+            let h = layer.attn_norm.forward(&x)?;
+            let h = self.attention(layer, &h, mask.as_ref(), &cos, &sin, slot)?;
+            let x1 = (h + residual)?;
+            let h = layer.ffn_norm.forward(&x1)?;
+            let g = layer.gate.forward(&h)?;
+            let u = layer.up.forward(&h)?;
+            let h = layer.down.forward(&(candle_nn::ops::silu(&g)? * u)?)?;
+            x = (h + x1)?;
+        }
+        cache.len = pos + seq;
+        Ok(self.norm.forward(&x)?)
+    }
+
+    /// Runs `tokens` and returns the next-token logits of each row's last position (rows × vocab).
+    pub fn logits(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Vec<Vec<f32>>> {
+        let h = self.hidden(tokens, cache)?;
+        let seq = h.dim(1)?;
+        let last = h.i((.., seq - 1, ..))?.contiguous()?;
+        let logits = self.output.forward(&last)?;
+        Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+    }
+
+    /// Mean of the last hidden states (after the final norm) over the tokens of `ids`, run on their own.
+    pub fn mean_hidden(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        let mut cache = self.new_cache();
+        let h = self.hidden(&[ids.to_vec()], &mut cache)?;
+        Ok(h.mean(1)?.squeeze(0)?.to_vec1::<f32>()?)
+    }
+
+    fn attention(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        cos: &Tensor,
+        sin: &Tensor,
+        slot: &mut Option<(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, seq, hidden) = x.dims3()?;
+        let add_bias = |t: Tensor, bias: &Option<Tensor>| -> Result<Tensor> {
+            Ok(match bias {
+                Some(bias) => t.broadcast_add(bias)?,
+                None => t,
+            })
+        };
+        let q = add_bias(layer.wq.forward(x)?, &layer.bq)?;
+        let k = add_bias(layer.wk.forward(x)?, &layer.bk)?;
+        let v = add_bias(layer.wv.forward(x)?, &layer.bv)?;
+        let q = q
+            .reshape((b, seq, c.n_head, c.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let k = k
+            .reshape((b, seq, c.n_kv_head, c.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let v = v
+            .reshape((b, seq, c.n_kv_head, c.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?;
+        let rope = |t: &Tensor| -> Result<Tensor> {
+            Ok(if c.rope_neox {
+                candle_nn::rotary_emb::rope(t, cos, sin)?
+            } else {
+                candle_nn::rotary_emb::rope_i(t, cos, sin)?
+            })
+        };
+        let q = rope(&q)?;
+        let k = rope(&k)?;
+        let (k, v) = match slot.take() {
+            None => (k, v),
+            Some((kc, vc)) => {
+                // A cache made for one row (the prompt) is shared by every beam.
+                let (kc, vc) = if kc.dim(0)? != b {
+                    (
+                        kc.broadcast_as((b, kc.dim(1)?, kc.dim(2)?, kc.dim(3)?))?,
+                        vc.broadcast_as((b, vc.dim(1)?, vc.dim(2)?, vc.dim(3)?))?,
+                    )
+                } else {
+                    (kc, vc)
+                };
+                (Tensor::cat(&[&kc, &k], 2)?, Tensor::cat(&[&vc, &v], 2)?)
+            }
+        };
+        *slot = Some((k.clone(), v.clone()));
+        let n_rep = c.n_head / c.n_kv_head;
+        let k = candle_transformers::utils::repeat_kv(k, n_rep)?;
+        let v = candle_transformers::utils::repeat_kv(v, n_rep)?;
+        let att = (q.matmul(&k.t()?)? / (c.head_dim as f64).sqrt())?;
+        let att = match mask {
+            None => att,
+            Some(mask) => {
+                let mask = mask.broadcast_as(att.shape())?;
+                let neg_inf = Tensor::new(f32::NEG_INFINITY, att.device())?.broadcast_as(att.shape())?;
+                mask.where_cond(&neg_inf, &att)?
+            }
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y = att.matmul(&v.contiguous()?)?;
+        let y = y.transpose(1, 2)?.reshape((b, seq, hidden))?;
+        Ok(layer.wo.forward(&y)?)
+    }
+}
+
+/// Cosine similarity of two vectors; `None` when either has zero length or norm.
+pub fn cosine(a: &[f32], b: &[f32]) -> Option<f64> {
+    if a.len() != b.len() || a.is_empty() {
+        return None;
+    }
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (x as f64, y as f64);
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        return None;
+    }
+    Some((dot / (na.sqrt() * nb.sqrt())).clamp(-1.0, 1.0))
+}
+

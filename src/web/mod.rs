@@ -1,0 +1,149 @@
+//! The browser boundary: the only module that touches `wasm_bindgen`, `js_sys` or `web_sys`.
+//!
+//! `www/worker.js` owns the message loop (fetching, caching, yielding between steps); it hands every
+//! request to [`WorkerEngine`] and posts back the [`Event`] each call returns. Events are converted to
+//! plain JS objects here, once, with `serde_wasm_bindgen`.
+
+use wasm_bindgen::prelude::*;
+
+use crate::engine::{Completion, Engine, StepOutcome};
+use crate::generation::GenerationConfig;
+use crate::protocol::{Event, Request};
+
+fn now_ms() -> f64 {
+    use wasm_bindgen::JsCast;
+    js_sys::global()
+        .dyn_into::<web_sys::WorkerGlobalScope>()
+        .ok()
+        .and_then(|g| g.performance())
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+fn to_js(event: &Event) -> JsValue {
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    serde::Serialize::serialize(event, &serializer).unwrap_or_else(|e| {
+        JsValue::from_str(&format!("the worker could not encode an event: {e}"))
+    })
+}
+
+fn error(id: Option<u32>, message: impl ToString) -> JsValue {
+    to_js(&Event::Error {
+        id,
+        message: message.to_string(),
+    })
+}
+
+/// The engine behind the worker: at most one model and one running completion.
+#[wasm_bindgen]
+pub struct WorkerEngine {
+    engine: Option<Engine>,
+    run: Option<(u32, Completion)>,
+}
+
+impl Default for WorkerEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl WorkerEngine {
+    /// Creates an engine with no model.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> WorkerEngine {
+        console_error_panic_hook::set_once();
+        WorkerEngine {
+            engine: None,
+            run: None,
+        }
+    }
+
+    /// Loads a GGUF model from its bytes. Returns a `loaded` or an `error` event.
+    pub fn load(&mut self, id: u32, bytes: &[u8], name: &str) -> JsValue {
+        self.run = None;
+        self.engine = None;
+        match Engine::from_gguf_bytes(bytes, name) {
+            Ok(engine) => {
+                let model = engine.info().clone();
+                self.engine = Some(engine);
+                to_js(&Event::Loaded { id, model })
+            }
+            Err(e) => error(Some(id), e),
+        }
+    }
+
+    /// Starts a `complete` request. Returns a `started` or an `error` event.
+    pub fn start(&mut self, request: JsValue) -> JsValue {
+        let request: Request = match serde_wasm_bindgen::from_value(request) {
+            Ok(r) => r,
+            Err(e) => return error(None, format!("malformed request: {e}")),
+        };
+        let Request::Complete {
+            id,
+            code,
+            line,
+            settings,
+        } = request
+        else {
+            return error(None, "start expects a `complete` request");
+        };
+        let Some(engine) = &self.engine else {
+            return error(Some(id), "no model is loaded yet");
+        };
+        let config = match GenerationConfig::from_settings(&settings) {
+            Ok(c) => c,
+            Err(e) => return error(Some(id), e),
+        };
+        match engine.start(&code, line, config, now_ms()) {
+            Ok(run) => {
+                let event = Event::Started {
+                    id,
+                    prompt: run.prompt_text.clone(),
+                    prompt_tokens: run.prompt_tokens,
+                };
+                self.run = Some((id, run));
+                to_js(&event)
+            }
+            Err(e) => error(Some(id), e),
+        }
+    }
+
+    /// Takes one decoding step of the running completion. Returns `beams`, `done` or `error`.
+    pub fn step(&mut self) -> JsValue {
+        let (Some(engine), Some((id, run))) = (&self.engine, &mut self.run) else {
+            return error(None, "no completion is running");
+        };
+        let id = *id;
+        match engine.step(run, now_ms()) {
+            Ok(StepOutcome::Running(beams)) => to_js(&Event::Beams {
+                id,
+                step: run_steps(run),
+                beams,
+            }),
+            Ok(StepOutcome::Done(result)) => {
+                self.run = None;
+                to_js(&Event::Done {
+                    id,
+                    result: *result,
+                })
+            }
+            Err(e) => {
+                self.run = None;
+                error(Some(id), e)
+            }
+        }
+    }
+
+    /// Drops the running completion. Returns a `cancelled` event.
+    pub fn cancel(&mut self, id: u32) -> JsValue {
+        if matches!(&self.run, Some((running, _)) if *running == id) {
+            self.run = None;
+        }
+        to_js(&Event::Cancelled { id })
+    }
+}
+
+fn run_steps(run: &Completion) -> usize {
+    run.steps()
+}

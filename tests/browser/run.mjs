@@ -1,0 +1,151 @@
+// Browser tests: the real page, the real default model, Debian's headless Chromium.
+// Each test does what a person does and checks what a person would check.
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+import { serve } from './server.mjs';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DIST = join(ROOT, 'dist');
+const CLI = join(ROOT, 'target', 'release', 'infill');
+const MODEL = join(ROOT, 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
+const OUT = join(ROOT, 'tests', 'browser', 'out');
+mkdirSync(OUT, { recursive: true });
+
+const SAMPLE = [
+  'def average(values):',
+  '    """Return the arithmetic mean of a list of numbers."""',
+  '    total = 0',
+  '    for v in values:',
+  '        total += v',
+  '    return total / len(values)',
+  '',
+].join('\n');
+
+const server = await serve(DIST);
+const base = `http://127.0.0.1:${server.address().port}/`;
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+
+const results = [];
+async function test(name, fn) {
+  const started = Date.now();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  try {
+    await fn(page, context);
+    assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+    results.push({ name, ok: true });
+    console.log(`ok - ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`not ok - ${name}\n${e.stack || e}`);
+    await page.screenshot({ path: join(OUT, `${name.replace(/\W+/g, '_')}.png`) }).catch(() => {});
+  } finally {
+    await context.close();
+  }
+}
+
+const status = (page) => page.getByTestId('status').textContent();
+async function waitStatus(page, wanted, timeout) {
+  await page.waitForFunction((w) => {
+    const s = document.querySelector('[data-testid=status]')?.textContent;
+    return w.includes(s);
+  }, wanted, { timeout, polling: 100 });
+  return status(page);
+}
+
+/** Opens the page, waits for the model, puts `code` in the editor. */
+async function openWithCode(page, code) {
+  await page.goto(base);
+  assert.equal(await waitStatus(page, ['ready', 'error'], 180_000), 'ready', 'the model did not load');
+  await page.getByTestId('code').fill(code);
+}
+
+function native(args) {
+  return execFileSync(CLI, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
+}
+
+await test('the playground completes a masked line like the CLI, and scores it like the CLI', async (page) => {
+  await openWithCode(page, SAMPLE);
+  await page.getByTestId('line-6').click();
+  await page.getByTestId('complete').click();
+  await waitStatus(page, ['generating', 'done'], 30_000);
+  // The main thread stays free while the worker decodes.
+  const t0 = Date.now();
+  await page.evaluate(() => 1);
+  const roundTrip = Date.now() - t0;
+  assert.ok(roundTrip < 250, `main thread blocked for ${roundTrip} ms`);
+  assert.equal(await waitStatus(page, ['done', 'error'], 180_000), 'done');
+  await page.screenshot({ path: join(ROOT, 'docs', 'screenshot.png'), fullPage: true });
+
+  const completion = await page.getByTestId('completion').textContent();
+  const target = await page.getByTestId('target').textContent();
+  assert.equal(target, '    return total / len(values)');
+  assert.ok(completion.trim().length > 0, 'the completion is empty');
+  assert.ok(!/[\r\n]/.test(completion), `the completion has a line break: ${JSON.stringify(completion)}`);
+
+  // Same completion as the CLI with the same settings (5 beams, single line).
+  const file = join(OUT, 'sample.py');
+  writeFileSync(file, SAMPLE);
+  const cli = JSON.parse(native(['complete', '--model', MODEL, '--file', file, '--line', '6', '--json']));
+  assert.equal(completion, cli.result.completion, 'the page and the CLI disagree');
+
+  // The scores shown equal those computed natively for the same strings.
+  const scored = JSON.parse(native(['score', '--input', writeJsonl({ hypothesis: completion, reference: target })]));
+  for (const [metric, key] of [['exact', 'exact'], ['chrf', 'chrf'], ['bleu', 'bleu'], ['wer', 'wer'], ['iou', 'iou'], ['edit_sim', 'edit_sim']]) {
+    const el = page.getByTestId(`metric-${metric}`);
+    const shown = Number(await el.getAttribute('data-value') ?? await el.textContent());
+    assert.ok(Math.abs(shown - scored[key]) < 1e-9, `${metric}: page ${shown}, native ${scored[key]}`);
+  }
+});
+
+await test('cancel stops a long multi-line run within one step and the page stays usable', async (page) => {
+  await openWithCode(page, SAMPLE);
+  await page.locator('[data-testid=mode], select[name=mode]').first().selectOption('multi').catch(() => {});
+  await page.getByTestId('line-3').click();
+  await page.getByTestId('complete').click();
+  await waitStatus(page, ['generating'], 30_000);
+  await page.waitForTimeout(500);
+  const t0 = Date.now();
+  await page.getByTestId('cancel').click();
+  const after = await waitStatus(page, ['ready', 'done', 'error'], 10_000);
+  assert.equal(after, 'ready', `after cancel the status is ${after}`);
+  assert.ok(Date.now() - t0 < 3000, 'cancel took more than 3 s');
+  // Still usable: the next completion works.
+  await page.getByTestId('line-6').click();
+  await page.getByTestId('complete').click();
+  assert.equal(await waitStatus(page, ['done', 'error'], 180_000), 'done');
+});
+
+await test('Random masks a non-blank line other than the def line', async (page) => {
+  await openWithCode(page, SAMPLE);
+  for (let i = 0; i < 10; i++) {
+    await page.getByTestId('random').click();
+    const masked = await page.locator('[data-testid^=line-].masked, [data-testid^=line-][aria-pressed=true], [data-testid^=line-][data-masked=true]').first().getAttribute('data-testid');
+    const n = Number(masked.slice(5));
+    const text = SAMPLE.split('\n')[n - 1];
+    assert.ok(n !== 1 && text.trim() !== '', `Random chose line ${n}: ${JSON.stringify(text)}`);
+  }
+});
+
+let written = 0;
+function writeJsonl(record) {
+  const f = join(OUT, `rec${written++}.jsonl`);
+  writeFileSync(f, JSON.stringify(record) + '\n');
+  return f;
+}
+
+await browser.close();
+server.close();
+const passed = results.filter((r) => r.ok).length;
+console.log(`\n${passed} passed, ${results.length - passed} failed`);
+process.exit(passed === results.length ? 0 : 1);
