@@ -4,10 +4,13 @@
 Every record is one JSON object per line:
 
 * ``{"kind": "pair", "id", "category", "hypothesis", "reference", "exact", "exact_stripped",
-  "chrf", "chrf_pp", "bleu", "wer", "iou", "edit_sim"}``: one (completion, target) pair with the
-  value of every field of ``infill::metrics::Scores``.
+  "chrf", "chrf_pp", "bleu", "wer", "iou", "edit_sim", "bits"}``: one (completion, target) pair
+  with the value of every field of ``infill::metrics::Scores``.
 * ``{"kind": "corpus", "id", "category", "hypotheses", "references", "corpus_chrf",
-  "corpus_bleu"}``: a group of pairs scored at corpus level.
+  "corpus_bleu", "bits"}``: a group of pairs scored at corpus level.
+
+``bits`` repeats every expected value as the 16 hex digits of its IEEE-754 double, so the Rust test
+compares against the exact Python float (serde_json's default float parser may be 1 ulp off).
 
 Values come from sacrebleu (chrF, chrF++, BLEU) and jiwer (WER); exact match, IoU and edit
 similarity are computed here with plain, obviously-correct Python. ``tests/metrics.rs`` checks the
@@ -32,6 +35,7 @@ import json
 import os
 import random
 import re
+import struct
 import sys
 
 import jiwer
@@ -75,8 +79,22 @@ def edit_sim(h, r):
     return 1 - levenshtein(h, r) / longest
 
 
+def bits(x):
+    """IEEE-754 bits of a float as 16 hex digits: exact, whatever the JSON reader's float parsing."""
+    return format(struct.unpack("<Q", struct.pack("<d", float(x)))[0], "016x")
+
+
+def with_bits(record, fields):
+    record["bits"] = {f: bits(record[f]) for f in fields}
+    return record
+
+
+PAIR_FIELDS = ["exact", "exact_stripped", "chrf", "chrf_pp", "bleu", "wer", "iou", "edit_sim"]
+CORPUS_FIELDS = ["corpus_chrf", "corpus_bleu"]
+
+
 def pair_record(h, r, category):
-    return {
+    return with_bits({
         "kind": "pair",
         "category": category,
         "hypothesis": h,
@@ -90,18 +108,18 @@ def pair_record(h, r, category):
         "wer": float(jiwer.wer(reference=r, hypothesis=h)),
         "iou": iou(h, r),
         "edit_sim": edit_sim(h, r),
-    }
+    }, PAIR_FIELDS)
 
 
 def corpus_record(hyps, refs, category):
-    return {
+    return with_bits({
         "kind": "corpus",
         "category": category,
         "hypotheses": hyps,
         "references": refs,
         "corpus_chrf": CHRF().corpus_score(hyps, [refs]).score,
         "corpus_bleu": BLEU().corpus_score(hyps, [refs]).score,
-    }
+    }, CORPUS_FIELDS)
 
 
 # ----------------------------------------------------------------------------------------------
