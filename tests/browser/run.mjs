@@ -33,6 +33,13 @@ const browser = await chromium.launch({
     '--disable-component-update', '--disable-sync'],
 });
 
+let written = 0;
+function writeJsonl(record) {
+  const f = join(OUT, `rec${written++}.jsonl`);
+  writeFileSync(f, JSON.stringify(record) + '\n');
+  return f;
+}
+
 const results = [];
 async function test(name, fn) {
   const started = Date.now();
@@ -136,13 +143,6 @@ await test('Random masks a non-blank line other than the def line', async (page)
     assert.ok(n !== 1 && text.trim() !== '', `Random chose line ${n}: ${JSON.stringify(text)}`);
   }
 });
-
-let written = 0;
-function writeJsonl(record) {
-  const f = join(OUT, `rec${written++}.jsonl`);
-  writeFileSync(f, JSON.stringify(record) + '\n');
-  return f;
-}
 
 await browser.close();
 server.close();
