@@ -18,8 +18,8 @@ setup:
 
 lint: setup
 	cargo fmt --all -- --check
-	cargo clippy --locked --all-targets -- -D warnings
-	cargo clippy --locked --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
+	cargo clippy --locked --release --all-targets -- -D warnings
+	cargo clippy --locked --release --lib --target wasm32-unknown-unknown --no-default-features -- -D warnings
 
 native-test: setup
 	cargo test --locked --release

@@ -290,7 +290,10 @@ impl BeamSearch {
             if !stop {
                 tokens.push(tok);
             }
-            let bytes: Vec<u8> = tokens.iter().flat_map(|&t| text.bytes(t).to_vec()).collect();
+            let bytes: Vec<u8> = tokens
+                .iter()
+                .flat_map(|&t| text.bytes(t).to_vec())
+                .collect();
             let (line, line_ended) = completion_text(&bytes, &self.healed, self.config.mode);
             if stop || line_ended {
                 // transformers ignores an end chosen below the top k.
@@ -319,8 +322,7 @@ impl BeamSearch {
             }
         }
         self.steps += 1;
-        self.finished
-            .sort_by(|a, b| b.score.total_cmp(&a.score));
+        self.finished.sort_by(|a, b| b.score.total_cmp(&a.score));
         self.finished.truncate(k);
 
         // transformers' default (early_stopping=False): stop once no live beam can beat the worst kept.
@@ -391,7 +393,10 @@ mod tests {
         }
         fn step(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
             self.rows = tokens.to_vec();
-            Ok(tokens.iter().map(|&t| self.table[t as usize].clone()).collect())
+            Ok(tokens
+                .iter()
+                .map(|&t| self.table[t as usize].clone())
+                .collect())
         }
     }
 
@@ -417,25 +422,41 @@ mod tests {
 
     #[test]
     fn single_line_stops_at_the_first_newline_after_text() {
-        assert_eq!(completion_text(b"\n  x = 1\n  y", b"\n", LineMode::Single), ("  x = 1".into(), true));
-        assert_eq!(completion_text(b"\n\n  x", b"", LineMode::Single), ("  x".into(), false));
-        assert_eq!(completion_text(b"x\r\ny", b"", LineMode::Single), ("x".into(), true));
-        assert_eq!(completion_text(b"x\ny", b"", LineMode::Multi), ("x\ny".into(), false));
+        assert_eq!(
+            completion_text(b"\n  x = 1\n  y", b"\n", LineMode::Single),
+            ("  x = 1".into(), true)
+        );
+        assert_eq!(
+            completion_text(b"\n\n  x", b"", LineMode::Single),
+            ("  x".into(), false)
+        );
+        assert_eq!(
+            completion_text(b"x\r\ny", b"", LineMode::Single),
+            ("x".into(), true)
+        );
+        assert_eq!(
+            completion_text(b"x\ny", b"", LineMode::Multi),
+            ("x\ny".into(), false)
+        );
     }
 
     #[test]
     fn greedy_follows_the_most_likely_token_and_stops_at_newline() {
         // After any token: "a" likely, then "\n" (from "a"), i.e. "a\n" ends the line.
         let t = vec![
-            vec![0.0, 5.0, 0.0, 0.0, 0.0],  // after stop/start
-            vec![0.0, 0.0, 1.0, 6.0, 0.0],  // after a: newline
+            vec![0.0, 5.0, 0.0, 0.0, 0.0], // after stop/start
+            vec![0.0, 0.0, 1.0, 6.0, 0.0], // after a: newline
             vec![0.0, 0.0, 0.0, 0.0, 0.0],
             vec![0.0, 5.0, 0.0, 0.0, 0.0],
             vec![0.0, 5.0, 0.0, 0.0, 0.0],
         ];
-        let mut m = Table { rows: vec![], table: t };
+        let mut m = Table {
+            rows: vec![],
+            table: t,
+        };
         let v = vocab();
-        let mut s = BeamSearch::start(&mut m, &[0], Vec::new(), config(1, LineMode::Single)).unwrap();
+        let mut s =
+            BeamSearch::start(&mut m, &[0], Vec::new(), config(1, LineMode::Single)).unwrap();
         while !s.step(&mut m, &v).unwrap() {}
         assert_eq!(s.results()[0].text, "a");
     }
@@ -449,7 +470,10 @@ mod tests {
             vec![0.0, 5.0, 0.0, 0.0, 0.0],
             vec![0.0, 5.0, 0.0, 0.0, 0.0], // after "\n  ": "a"
         ];
-        let mut m = Table { rows: vec![], table: t };
+        let mut m = Table {
+            rows: vec![],
+            table: t,
+        };
         let v = vocab();
         let mut s =
             BeamSearch::start(&mut m, &[0], b"\n".to_vec(), config(1, LineMode::Single)).unwrap();
@@ -466,9 +490,13 @@ mod tests {
             vec![0.0; 5],
             vec![0.0; 5],
         ];
-        let mut m = Table { rows: vec![], table: t };
+        let mut m = Table {
+            rows: vec![],
+            table: t,
+        };
         let v = vocab();
-        let mut s = BeamSearch::start(&mut m, &[0], Vec::new(), config(3, LineMode::Single)).unwrap();
+        let mut s =
+            BeamSearch::start(&mut m, &[0], Vec::new(), config(3, LineMode::Single)).unwrap();
         while !s.step(&mut m, &v).unwrap() {}
         let r = s.results();
         assert_eq!(r.len(), 3);

@@ -13,7 +13,11 @@ use infill::metrics;
 use infill::protocol::Settings;
 
 #[derive(Parser)]
-#[command(name = "infill", version, about = "Fill-in-the-middle Python completion and its metrics")]
+#[command(
+    name = "infill",
+    version,
+    about = "Fill-in-the-middle Python completion and its metrics"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,7 +109,10 @@ fn run(cli: Cli) -> Result<(), String> {
                     "prompt": run.prompt_text,
                     "result": report,
                 });
-                println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?
+                );
             } else {
                 println!("{}", report.completion);
             }
@@ -139,9 +146,10 @@ fn score(input: Option<PathBuf>, summary: bool) -> Result<(), String> {
         };
         let (h, r) = (field("hypothesis")?, field("reference")?);
         let s = metrics::score(&h, &r);
-        if let (Some(obj), serde_json::Value::Object(scores)) =
-            (value.as_object_mut(), serde_json::to_value(&s).map_err(|e| e.to_string())?)
-        {
+        if let (Some(obj), serde_json::Value::Object(scores)) = (
+            value.as_object_mut(),
+            serde_json::to_value(&s).map_err(|e| e.to_string())?,
+        ) {
             obj.extend(scores);
         }
         records.push((h, r, s, value));
@@ -173,12 +181,24 @@ fn score(input: Option<PathBuf>, summary: bool) -> Result<(), String> {
     for (name, get) in rows {
         let values: Vec<f64> = records.iter().map(|r| get(&r.2)).collect();
         let ci = metrics::mean_with_ci(&values, 1000, 0);
-        writeln!(out, "| {name} | {:.4} | [{:.4}, {:.4}] |", ci.mean, ci.low, ci.high)
-            .map_err(|e| e.to_string())?;
+        writeln!(
+            out,
+            "| {name} | {:.4} | [{:.4}, {:.4}] |",
+            ci.mean, ci.low, ci.high
+        )
+        .map_err(|e| e.to_string())?;
     }
-    writeln!(out, "| corpus chrF | {:.4} | |", metrics::corpus_chrf(&hyps, &refs))
-        .map_err(|e| e.to_string())?;
-    writeln!(out, "| corpus BLEU | {:.4} | |", metrics::corpus_bleu(&hyps, &refs))
-        .map_err(|e| e.to_string())?;
+    writeln!(
+        out,
+        "| corpus chrF | {:.4} | |",
+        metrics::corpus_chrf(&hyps, &refs)
+    )
+    .map_err(|e| e.to_string())?;
+    writeln!(
+        out,
+        "| corpus BLEU | {:.4} | |",
+        metrics::corpus_bleu(&hyps, &refs)
+    )
+    .map_err(|e| e.to_string())?;
     Ok(())
 }

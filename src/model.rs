@@ -371,7 +371,8 @@ impl Llama {
             None => att,
             Some(mask) => {
                 let mask = mask.broadcast_as(att.shape())?;
-                let neg_inf = Tensor::new(f32::NEG_INFINITY, att.device())?.broadcast_as(att.shape())?;
+                let neg_inf =
+                    Tensor::new(f32::NEG_INFINITY, att.device())?.broadcast_as(att.shape())?;
                 mask.where_cond(&neg_inf, &att)?
             }
         };
@@ -399,4 +400,3 @@ pub fn cosine(a: &[f32], b: &[f32]) -> Option<f64> {
     }
     Some((dot / (na.sqrt() * nb.sqrt())).clamp(-1.0, 1.0))
 }
-

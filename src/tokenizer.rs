@@ -41,7 +41,10 @@ fn tok_err(e: impl std::fmt::Display) -> InfillError {
 
 /// GPT-2's map from a byte to the printable character byte-level BPE writes for it, inverted.
 fn byte_level_decode_map() -> HashMap<char, u8> {
-    let mut bytes: Vec<u8> = (b'!'..=b'~').chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
+    let mut bytes: Vec<u8> = (b'!'..=b'~')
+        .chain(0xA1..=0xAC)
+        .chain(0xAE..=0xFF)
+        .collect();
     let mut chars: Vec<u32> = bytes.iter().map(|&b| b as u32).collect();
     let mut n = 0;
     for b in 0..=255u8 {

@@ -57,7 +57,10 @@ fn a_beam_search_completion_is_one_nonempty_line_and_beams_are_ranked() {
     assert!(!report.completion.trim().is_empty());
     assert!(!report.completion.contains('\n'), "{:?}", report.completion);
     assert_eq!(report.target, "    return total / len(values)");
-    assert!(!run.prompt_text.ends_with('\n'), "token healing keeps the newline out of the prompt");
+    assert!(
+        !run.prompt_text.ends_with('\n'),
+        "token healing keeps the newline out of the prompt"
+    );
     assert_eq!(report.beams.len(), 5);
     for pair in report.beams.windows(2) {
         assert!(pair[0].score >= pair[1].score, "{:?}", report.beams);
@@ -65,7 +68,10 @@ fn a_beam_search_completion_is_one_nonempty_line_and_beams_are_ranked() {
     for beam in &report.beams {
         assert!(!beam.text.contains('\n'), "{beam:?}");
     }
-    assert_eq!(report.scores, infill::metrics::score(&report.completion, &report.target));
+    assert_eq!(
+        report.scores,
+        infill::metrics::score(&report.completion, &report.target)
+    );
     assert_eq!(report.stats.prompt_tokens, run.prompt_tokens);
 }
 
@@ -97,7 +103,11 @@ fn multi_line_mode_may_write_past_the_line() {
 #[test]
 fn bad_requests_are_errors_not_panics() {
     let engine = common::engine();
-    for (line, wanted) in [(0, "start at 1"), (40, "does not exist"), (1, "no code before")] {
+    for (line, wanted) in [
+        (0, "start at 1"),
+        (40, "does not exist"),
+        (1, "no code before"),
+    ] {
         let err = engine
             .start(SAMPLE, line, config(5, "single"), 0.0)
             .err()
@@ -112,7 +122,10 @@ fn bad_requests_are_errors_not_panics() {
 fn corrupt_model_files_are_clear_errors() {
     let bytes = std::fs::read(common::model_path()).expect("model");
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("html page", b"<!DOCTYPE html><html>404 Not Found</html>".to_vec()),
+        (
+            "html page",
+            b"<!DOCTYPE html><html>404 Not Found</html>".to_vec(),
+        ),
         ("empty", Vec::new()),
         ("truncated header", bytes[..1000].to_vec()),
         ("truncated tensors", bytes[..bytes.len() / 2].to_vec()),

@@ -16,7 +16,10 @@ pub fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let path = model_path();
         let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!("{}: {e}; run `scripts/setup.sh model` first", path.display())
+            panic!(
+                "{}: {e}; run `scripts/setup.sh model` first",
+                path.display()
+            )
         });
         Engine::from_gguf_bytes(&bytes, "SmolLM2-135M-Instruct.Q4_1.gguf").expect("model loads")
     })
