@@ -11,7 +11,7 @@ use candle_core::quantized::gguf_file;
 use crate::error::{InfillError, Result};
 use crate::generation::{BeamSearch, GenerationConfig, LanguageModel, TokenText};
 use crate::metrics;
-use crate::model::{cosine, KvCache, Llama};
+use crate::model::{cosine, KvCache, Llama, LoadOptions};
 use crate::prompt::{build_prompt, mask_line, FimFormat, MaskedLine};
 use crate::protocol::{BeamView, CompletionReport, ModelInfo, RunStats};
 use crate::tokenizer::TextTokenizer;
@@ -85,8 +85,13 @@ impl TokenText for TextTokenizer {
 }
 
 impl Engine {
-    /// Loads a GGUF model (weights and tokenizer) from its bytes.
+    /// Loads a GGUF model (weights and tokenizer) from its bytes, as stored.
     pub fn from_gguf_bytes(bytes: &[u8], name: &str) -> Result<Self> {
+        Self::from_gguf_bytes_with(bytes, name, LoadOptions::default())
+    }
+
+    /// Loads a GGUF model from its bytes with load options (for example re-encoding to Q8_0).
+    pub fn from_gguf_bytes_with(bytes: &[u8], name: &str, options: LoadOptions) -> Result<Self> {
         if bytes.len() < 8 || &bytes[..4] != b"GGUF" {
             return Err(InfillError::Model(format!(
                 "`{name}` is not a GGUF file (it does not start with the GGUF magic bytes)"
@@ -96,7 +101,7 @@ impl Engine {
         let content = gguf_file::Content::read(&mut reader)
             .map_err(|e| InfillError::Model(format!("`{name}`: {e}")))?;
         let tokenizer = TextTokenizer::from_gguf(&content)?;
-        let model = Llama::from_gguf(&content, &mut reader)?;
+        let model = Llama::from_gguf(&content, &mut reader, options)?;
         let format = FimFormat::detect(&tokenizer);
         let info = ModelInfo {
             name: name.to_string(),
@@ -104,6 +109,7 @@ impl Engine {
             vocab_size: tokenizer.vocab_size(),
             file_bytes: bytes.len(),
             fim_format: format.name().to_string(),
+            requantized: options.requantize_q8,
         };
         Ok(Self {
             model,

@@ -233,19 +233,10 @@ impl BeamSearch {
         out
     }
 
-    /// True if `tok` may come next after `h` under token healing.
-    fn allowed(&self, h: &Hypothesis, tok: u32, text: &impl TokenText) -> bool {
+    /// The healed bytes `h` still has to produce, if any: its next token must agree with them.
+    fn pending_heal(&self, h: &Hypothesis, text: &impl TokenText) -> Option<Vec<u8>> {
         let have = h.tokens.iter().map(|&t| text.bytes(t).len()).sum::<usize>();
-        if have >= self.healed.len() {
-            return true;
-        }
-        let need = &self.healed[have..];
-        let b = text.bytes(tok);
-        if b.is_empty() || text.is_stop(tok) {
-            return false;
-        }
-        let n = need.len().min(b.len());
-        b[..n] == need[..n]
+        (have < self.healed.len()).then(|| self.healed[have..].to_vec())
     }
 
     fn length_score(&self, logprob: f64, len: usize) -> f64 {
@@ -262,12 +253,20 @@ impl BeamSearch {
         let mut candidates: Vec<(f64, usize, u32)> = Vec::with_capacity(2 * k * self.live.len());
         for (row, (h, logits)) in self.live.iter().zip(&self.logits).enumerate() {
             let lp = log_softmax(logits);
+            let need = self.pending_heal(h, text);
+            let allowed = |t: u32| match &need {
+                None => true,
+                Some(need) => {
+                    let b = text.bytes(t);
+                    let n = need.len().min(b.len());
+                    !b.is_empty() && !text.is_stop(t) && b[..n] == need[..n]
+                }
+            };
             let mut row_best: Vec<(f64, usize, u32)> = lp
                 .iter()
                 .enumerate()
-                .filter(|(_, l)| l.is_finite())
+                .filter(|&(t, l)| l.is_finite() && allowed(t as u32))
                 .map(|(t, &l)| (h.logprob + l, row, t as u32))
-                .filter(|&(_, _, t)| self.allowed(h, t, text))
                 .collect();
             let take = (2 * k).min(row_best.len());
             if take == 0 {

@@ -23,6 +23,10 @@ pub enum Request {
         url: String,
         /// The name shown to the user.
         name: String,
+        /// Re-encode weights without a fast kernel (Q4_1) to Q8_0 at load: faster decoding for about a
+        /// second of loading. On unless the page says otherwise.
+        #[serde(default = "default_true")]
+        requantize: bool,
     },
     /// Complete the masked line `line` (1-based) of `code`.
     Complete {
@@ -35,11 +39,52 @@ pub enum Request {
         /// Generation settings, validated by [`crate::generation::GenerationConfig::from_settings`].
         settings: Settings,
     },
+    /// Score pairs of strings with every metric (no model needed), and optionally a corpus.
+    Score {
+        /// The request id.
+        id: u32,
+        /// Hypothesis/reference pairs to score one by one.
+        pairs: Vec<ScorePair>,
+        /// Groups to score at corpus level (sacrebleu `corpus_score` semantics).
+        #[serde(default)]
+        corpora: Vec<Corpus>,
+    },
     /// Stop the running completion within one decoding step.
     Cancel {
         /// The id of the completion to cancel.
         id: u32,
     },
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One hypothesis and its reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScorePair {
+    /// The model's text.
+    pub hypothesis: String,
+    /// The text it is compared with.
+    pub reference: String,
+}
+
+/// Hypotheses and references scored together at corpus level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Corpus {
+    /// The model's texts.
+    pub hypotheses: Vec<String>,
+    /// The texts they are compared with, in the same order.
+    pub references: Vec<String>,
+}
+
+/// Corpus-level scores of one [`Corpus`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorpusScores {
+    /// sacrebleu `CHRF().corpus_score`.
+    pub corpus_chrf: f64,
+    /// sacrebleu `BLEU().corpus_score`.
+    pub corpus_bleu: f64,
 }
 
 /// Generation settings as they arrive from the page or the command line, before validation.
@@ -111,6 +156,15 @@ pub enum Event {
         /// The result.
         result: CompletionReport,
     },
+    /// The answer to a `Score` request.
+    Scored {
+        /// The `Score` request this answers.
+        id: u32,
+        /// One entry per pair, in order.
+        scores: Vec<Scores>,
+        /// One entry per corpus, in order.
+        corpora: Vec<CorpusScores>,
+    },
     /// The completion was cancelled at the user's request.
     Cancelled {
         /// The `Complete` request this answers.
@@ -138,6 +192,8 @@ pub struct ModelInfo {
     pub file_bytes: usize,
     /// The FIM format that will be used (`none` for a model without FIM tokens).
     pub fim_format: String,
+    /// True when slow quantized types were re-encoded to Q8_0 at load.
+    pub requantized: bool,
 }
 
 /// One beam as the page shows it.

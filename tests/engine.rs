@@ -137,3 +137,26 @@ fn corrupt_model_files_are_clear_errors() {
         }
     }
 }
+
+#[test]
+fn q8_re_encoding_keeps_the_completions_of_the_stored_weights() {
+    // Lines of CPython's textwrap-like code: the re-encoded model must agree with the stored one.
+    let cases = [(SAMPLE, 3), (SAMPLE, 4), (SAMPLE, 5), (SAMPLE, 6)];
+    let mut same = 0;
+    for (code, line) in cases {
+        let fast = common::engine()
+            .complete(code, line, config(1, "single"), &common::clock())
+            .expect("completes")
+            .1;
+        let stored = common::engine_as_stored()
+            .complete(code, line, config(1, "single"), &common::clock())
+            .expect("completes")
+            .1;
+        same += usize::from(fast.completion == stored.completion);
+    }
+    assert_eq!(
+        same,
+        cases.len(),
+        "greedy completions differ after re-encoding to Q8_0"
+    );
+}

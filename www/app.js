@@ -782,6 +782,7 @@ function onLoaded(model) {
     vocab_size: Number(model.vocab_size) || 0,
     file_bytes: Number(model.file_bytes) || 0,
     fim_format: String(model.fim_format ?? 'none'),
+    requantized: model.requantized === true,
   };
   state.modelLoaded = true;
   state.loadFailed = false;
@@ -792,7 +793,8 @@ function onLoaded(model) {
   const m = state.model;
   const facts = [m.architecture && `${m.architecture} architecture`,
     m.vocab_size && `${fmtInt.format(m.vocab_size)}-token vocabulary`,
-    m.file_bytes && `${mb(m.file_bytes)} MB`].filter(Boolean);
+    m.file_bytes && `${mb(m.file_bytes)} MB`,
+    m.requantized && 'weights re-encoded to 8-bit for speed'].filter(Boolean);
   ui.modelLine.replaceChildren(
     el('strong', 'model-name', m.name),
     document.createTextNode(` is loaded and running in this tab.${facts.length ? ` ${facts.join(' · ')}.` : ''}`),

@@ -6,6 +6,7 @@ export const REQ = Object.freeze({
   LOAD: 'load',
   COMPLETE: 'complete',
   CANCEL: 'cancel',
+  SCORE: 'score',
 });
 
 /** Event kinds, worker → page. */
@@ -17,6 +18,7 @@ export const EV = Object.freeze({
   BEAMS: 'beams',
   DONE: 'done',
   CANCELLED: 'cancelled',
+  SCORED: 'scored',
   ERROR: 'error',
 });
 
@@ -49,10 +51,14 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  */
 
 /**
- * @typedef {{kind: 'load', id: number, url: string, name: string}} LoadRequest
+ * @typedef {{kind: 'load', id: number, url: string, name: string, requantize: boolean}} LoadRequest
+ *   `requantize`: re-encode Q4_1/Q5_x weights to Q8_0 at load (faster decoding); default true.
  * @typedef {{kind: 'complete', id: number, code: string, line: number, settings: Settings}} CompleteRequest
  *   `line` is 1-based.
  * @typedef {{kind: 'cancel', id: number}} CancelRequest
+ * @typedef {{kind: 'score', id: number, pairs: {hypothesis: string, reference: string}[],
+ *   corpora?: {hypotheses: string[], references: string[]}[]}} ScoreRequest
+ *   Answered by {kind: 'scored', id, scores: Scores[], corpora: {corpus_chrf, corpus_bleu}[]}.
  * @typedef {LoadRequest|CompleteRequest|CancelRequest} Request
  */
 
@@ -63,6 +69,7 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @property {number} vocab_size
  * @property {number} file_bytes
  * @property {string} fim_format     "none" for a model without FIM tokens (it sees only the code above).
+ * @property {boolean} requantized   True when Q4_1/Q5_x weights were re-encoded to Q8_0 at load.
  */
 
 /**
@@ -135,8 +142,8 @@ export function normalizeSettings(s = {}) {
 }
 
 /** @returns {LoadRequest} */
-export function loadRequest(id, url = DEFAULT_MODEL.url, name = DEFAULT_MODEL.name) {
-  return { kind: REQ.LOAD, id, url: String(url), name: String(name) };
+export function loadRequest(id, url = DEFAULT_MODEL.url, name = DEFAULT_MODEL.name, requantize = true) {
+  return { kind: REQ.LOAD, id, url: String(url), name: String(name), requantize: Boolean(requantize) };
 }
 
 /**

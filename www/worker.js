@@ -81,7 +81,7 @@ async function load(request) {
   try {
     const bytes = await fetchModel(request.id, request.url);
     await yieldToEvents();
-    post(engine.load(request.id, bytes, request.name));
+    post(engine.load(request.id, bytes, request.name, request.requantize !== false));
   } catch (e) {
     post({ kind: 'error', id: request.id, message: describe(e) });
   }
@@ -113,6 +113,11 @@ self.onmessage = (e) => {
   const request = e.data;
   if (request.kind === 'cancel') {
     cancelled.add(request.id);
+    return;
+  }
+  if (request.kind === 'score') {
+    // Pure computation, no model: answered at once, even while a completion runs.
+    post(engine ? engine.score(request) : { kind: 'error', id: request.id, message: 'the engine is still starting' });
     return;
   }
   chain = chain.then(() => (request.kind === 'load' ? load(request) : request.kind === 'complete' ? complete(request) : post({ kind: 'error', id: request.id ?? null, message: `unknown request kind ${request.kind}` })));

@@ -8,7 +8,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::engine::{Completion, Engine, StepOutcome};
 use crate::generation::GenerationConfig;
-use crate::protocol::{Event, Request};
+use crate::metrics;
+use crate::model::LoadOptions;
+use crate::protocol::{CorpusScores, Event, Request};
 
 fn now_ms() -> f64 {
     use wasm_bindgen::JsCast;
@@ -60,10 +62,13 @@ impl WorkerEngine {
     }
 
     /// Loads a GGUF model from its bytes. Returns a `loaded` or an `error` event.
-    pub fn load(&mut self, id: u32, bytes: &[u8], name: &str) -> JsValue {
+    pub fn load(&mut self, id: u32, bytes: &[u8], name: &str, requantize: bool) -> JsValue {
         self.run = None;
         self.engine = None;
-        match Engine::from_gguf_bytes(bytes, name) {
+        let options = LoadOptions {
+            requantize_q8: requantize,
+        };
+        match Engine::from_gguf_bytes_with(bytes, name, options) {
             Ok(engine) => {
                 let model = engine.info().clone();
                 self.engine = Some(engine);
@@ -132,6 +137,32 @@ impl WorkerEngine {
                 self.run = None;
                 error(Some(id), e)
             }
+        }
+    }
+
+    /// Answers a `score` request: every metric for each pair, corpus scores for each corpus.
+    pub fn score(&self, request: JsValue) -> JsValue {
+        match serde_wasm_bindgen::from_value(request) {
+            Ok(Request::Score { id, pairs, corpora }) => to_js(&Event::Scored {
+                id,
+                scores: pairs
+                    .iter()
+                    .map(|p| metrics::score(&p.hypothesis, &p.reference))
+                    .collect(),
+                corpora: corpora
+                    .iter()
+                    .map(|c| {
+                        let h: Vec<&str> = c.hypotheses.iter().map(String::as_str).collect();
+                        let r: Vec<&str> = c.references.iter().map(String::as_str).collect();
+                        CorpusScores {
+                            corpus_chrf: metrics::corpus_chrf(&h, &r),
+                            corpus_bleu: metrics::corpus_bleu(&h, &r),
+                        }
+                    })
+                    .collect(),
+            }),
+            Ok(_) => error(None, "score expects a `score` request"),
+            Err(e) => error(None, format!("malformed request: {e}")),
         }
     }
 

@@ -81,6 +81,50 @@ function native(args) {
   return execFileSync(CLI, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
 }
 
+await test('the wasm metrics equal sacrebleu and jiwer on every reference vector', async (page) => {
+  await page.goto(base);
+  const vectors = readFileSync(join(ROOT, 'tests', 'fixtures', 'metric_vectors.jsonl'), 'utf8')
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const pairs = vectors.filter((v) => v.kind === 'pair');
+  const corpora = vectors.filter((v) => v.kind === 'corpus');
+  // A worker of its own, started the way the page starts one, speaking the same protocol.
+  const answer = await page.evaluate(async ({ pairs, corpora }) => {
+    const worker = new Worker('./worker.js');
+    const event = await new Promise((resolve) => {
+      worker.onmessage = (e) => {
+        if (e.data.kind === 'ready') {
+          worker.postMessage({ kind: 'score', id: 1, pairs, corpora });
+        } else if (e.data.kind === 'scored' || e.data.kind === 'error') {
+          resolve(e.data);
+        }
+      };
+    });
+    worker.terminate();
+    return event;
+  }, {
+    pairs: pairs.map((v) => ({ hypothesis: v.hypothesis, reference: v.reference })),
+    corpora: corpora.map((v) => ({ hypotheses: v.hypotheses, references: v.references })),
+  });
+  assert.equal(answer.kind, 'scored', answer.message);
+  assert.equal(answer.scores.length, pairs.length);
+  let worst = 0;
+  pairs.forEach((v, i) => {
+    for (const key of ['exact', 'exact_stripped', 'chrf', 'chrf_pp', 'bleu', 'wer', 'iou', 'edit_sim']) {
+      const diff = Math.abs(answer.scores[i][key] - v[key]);
+      worst = Math.max(worst, diff);
+      assert.ok(diff <= 1e-9, `pair ${v.id} ${key}: wasm ${answer.scores[i][key]}, reference ${v[key]}`);
+    }
+  });
+  corpora.forEach((v, i) => {
+    for (const key of ['corpus_chrf', 'corpus_bleu']) {
+      const diff = Math.abs(answer.corpora[i][key] - v[key]);
+      worst = Math.max(worst, diff);
+      assert.ok(diff <= 1e-9, `corpus ${v.id} ${key}: wasm ${answer.corpora[i][key]}, reference ${v[key]}`);
+    }
+  });
+  console.log(`  ${pairs.length} pairs and ${corpora.length} corpora, largest difference ${worst.toExponential(2)}`);
+});
+
 await test('the playground completes a masked line like the CLI, and scores it like the CLI', async (page) => {
   await openWithCode(page, SAMPLE);
   await page.getByTestId('line-6').click();

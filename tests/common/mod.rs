@@ -4,25 +4,41 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use infill::engine::Engine;
+use infill::model::LoadOptions;
 
 /// Where `scripts/setup.sh model` puts the default model.
 pub fn model_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
 }
 
-/// The default model, loaded once. Panics with a pointer to the setup command when it is missing.
+fn load(requantize_q8: bool) -> Engine {
+    let path = model_path();
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run `scripts/setup.sh model` first",
+            path.display()
+        )
+    });
+    Engine::from_gguf_bytes_with(
+        &bytes,
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        LoadOptions { requantize_q8 },
+    )
+    .expect("model loads")
+}
+
+/// The default model as the page and the CLI run it (Q4_1 re-encoded to Q8_0 at load), loaded once.
+/// Panics with a pointer to the setup command when the file is missing.
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let path = model_path();
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run `scripts/setup.sh model` first",
-                path.display()
-            )
-        });
-        Engine::from_gguf_bytes(&bytes, "SmolLM2-135M-Instruct.Q4_1.gguf").expect("model loads")
-    })
+    ENGINE.get_or_init(|| load(true))
+}
+
+/// The default model with its weights as stored (Q4_1), loaded once.
+#[allow(dead_code)] // Not every test binary compares the two.
+pub fn engine_as_stored() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| load(false))
 }
 
 /// A millisecond clock for the engine.
