@@ -1,0 +1,124 @@
+// Browser tests of the playground: the real page, the real default model, Debian's headless Chromium.
+// Each test does what a person does and checks what a person would check.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MODEL, OUT, ROOT, base, native, openWithCode, test, waitStatus, writeJsonl } from './harness.mjs';
+
+const SAMPLE = [
+  'def average(values):',
+  '    """Return the arithmetic mean of a list of numbers."""',
+  '    total = 0',
+  '    for v in values:',
+  '        total += v',
+  '    return total / len(values)',
+  '',
+].join('\n');
+
+await test('the wasm metrics equal sacrebleu and jiwer on every reference vector', async (page) => {
+  await page.goto(base);
+  const vectors = readFileSync(join(ROOT, 'tests', 'fixtures', 'metric_vectors.jsonl'), 'utf8')
+    .split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const pairs = vectors.filter((v) => v.kind === 'pair');
+  const corpora = vectors.filter((v) => v.kind === 'corpus');
+  // A worker of its own, started the way the page starts one, speaking the same protocol.
+  const answer = await page.evaluate(async ({ pairs, corpora }) => {
+    const worker = new Worker('./worker.js');
+    const event = await new Promise((resolve) => {
+      worker.onmessage = (e) => {
+        if (e.data.kind === 'ready') {
+          worker.postMessage({ kind: 'score', id: 1, pairs, corpora });
+        } else if (e.data.kind === 'scored' || e.data.kind === 'error') {
+          resolve(e.data);
+        }
+      };
+    });
+    worker.terminate();
+    return event;
+  }, {
+    pairs: pairs.map((v) => ({ hypothesis: v.hypothesis, reference: v.reference })),
+    corpora: corpora.map((v) => ({ hypotheses: v.hypotheses, references: v.references })),
+  });
+  assert.equal(answer.kind, 'scored', answer.message);
+  assert.equal(answer.scores.length, pairs.length);
+  let worst = 0;
+  pairs.forEach((v, i) => {
+    for (const key of ['exact', 'exact_stripped', 'chrf', 'chrf_pp', 'bleu', 'wer', 'iou', 'edit_sim']) {
+      const diff = Math.abs(answer.scores[i][key] - v[key]);
+      worst = Math.max(worst, diff);
+      assert.ok(diff <= 1e-9, `pair ${v.id} ${key}: wasm ${answer.scores[i][key]}, reference ${v[key]}`);
+    }
+  });
+  corpora.forEach((v, i) => {
+    for (const key of ['corpus_chrf', 'corpus_bleu']) {
+      const diff = Math.abs(answer.corpora[i][key] - v[key]);
+      worst = Math.max(worst, diff);
+      assert.ok(diff <= 1e-9, `corpus ${v.id} ${key}: wasm ${answer.corpora[i][key]}, reference ${v[key]}`);
+    }
+  });
+  console.log(`  ${pairs.length} pairs and ${corpora.length} corpora, largest difference ${worst.toExponential(2)}`);
+});
+
+await test('the playground completes a masked line like the CLI, and scores it like the CLI', async (page) => {
+  await openWithCode(page, SAMPLE);
+  await page.getByTestId('line-6').click();
+  await page.getByTestId('complete').click();
+  await waitStatus(page, ['generating', 'done'], 30_000);
+  // The main thread stays free while the worker decodes.
+  const t0 = Date.now();
+  await page.evaluate(() => 1);
+  const roundTrip = Date.now() - t0;
+  assert.ok(roundTrip < 250, `main thread blocked for ${roundTrip} ms`);
+  assert.equal(await waitStatus(page, ['done', 'error'], 180_000), 'done');
+  await page.screenshot({ path: join(ROOT, 'docs', 'screenshot.png'), fullPage: true });
+
+  const completion = await page.getByTestId('completion').textContent();
+  const target = await page.getByTestId('target').textContent();
+  assert.equal(target, '    return total / len(values)');
+  assert.ok(completion.trim().length > 0, 'the completion is empty');
+  assert.ok(!/[\r\n]/.test(completion), `the completion has a line break: ${JSON.stringify(completion)}`);
+
+  // Same completion as the CLI with the same settings (5 beams, single line).
+  const file = join(OUT, 'sample.py');
+  writeFileSync(file, SAMPLE);
+  const cli = JSON.parse(native(['complete', '--model', MODEL, '--file', file, '--line', '6', '--json']));
+  assert.equal(completion, cli.result.completion, 'the page and the CLI disagree');
+
+  // The scores shown equal those computed natively for the same strings.
+  const scored = JSON.parse(native(['score', '--input', writeJsonl({ hypothesis: completion, reference: target })]));
+  for (const [metric, key] of [['exact', 'exact'], ['chrf', 'chrf'], ['bleu', 'bleu'], ['wer', 'wer'], ['iou', 'iou'], ['edit_sim', 'edit_sim']]) {
+    const el = page.getByTestId(`metric-${metric}`);
+    const shown = Number(await el.getAttribute('data-value') ?? await el.textContent());
+    assert.ok(Math.abs(shown - scored[key]) < 1e-9, `${metric}: page ${shown}, native ${scored[key]}`);
+  }
+});
+
+await test('cancel stops a long multi-line run within one step and the page stays usable', async (page) => {
+  await openWithCode(page, SAMPLE);
+  await page.locator('[data-testid=mode], select[name=mode]').first().selectOption('multi').catch(() => {});
+  await page.getByTestId('line-3').click();
+  await page.getByTestId('complete').click();
+  await waitStatus(page, ['generating'], 30_000);
+  await page.waitForTimeout(500);
+  const t0 = Date.now();
+  await page.getByTestId('cancel').click();
+  const after = await waitStatus(page, ['ready', 'done', 'error'], 10_000);
+  assert.equal(after, 'ready', `after cancel the status is ${after}`);
+  assert.ok(Date.now() - t0 < 3000, 'cancel took more than 3 s');
+  // Still usable: the next completion works.
+  await page.getByTestId('line-6').click();
+  await page.getByTestId('complete').click();
+  assert.equal(await waitStatus(page, ['done', 'error'], 180_000), 'done');
+});
+
+await test('Random masks a non-blank line other than the def line', async (page) => {
+  await openWithCode(page, SAMPLE);
+  for (let i = 0; i < 10; i++) {
+    await page.getByTestId('random').click();
+    const masked = await page.locator('[data-testid^=line-].masked, [data-testid^=line-][aria-pressed=true], [data-testid^=line-][data-masked=true]').first().getAttribute('data-testid');
+    const n = Number(masked.slice(5));
+    const text = SAMPLE.split('\n')[n - 1];
+    assert.ok(n !== 1 && text.trim() !== '', `Random chose line ${n}: ${JSON.stringify(text)}`);
+  }
+});
+
