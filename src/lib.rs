@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod prompt;
 pub mod protocol;
+pub mod report;
 pub mod tokenizer;
 
 #[cfg(target_arch = "wasm32")]

@@ -12,6 +12,7 @@ use infill::generation::GenerationConfig;
 use infill::metrics;
 use infill::model::{to_fast_type, LoadOptions};
 use infill::protocol::Settings;
+use infill::report;
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +54,44 @@ enum Command {
         /// Q8_0 at load, which is several times faster.
         #[arg(long)]
         keep_quantization: bool,
+    },
+    /// Complete every task of a JSONL file (fields `id`, `prefix`, `middle`, `suffix`; other fields are
+    /// kept) and print one JSON line per task with the completion and its scores; the summary table
+    /// goes to standard error.
+    Eval {
+        /// A GGUF model file.
+        #[arg(long)]
+        model: PathBuf,
+        /// The tasks (JSONL).
+        #[arg(long)]
+        data: PathBuf,
+        /// Number of beams (1 = greedy).
+        #[arg(long, default_value_t = 5)]
+        beams: usize,
+        /// Upper bound on generated tokens.
+        #[arg(long, default_value_t = 48)]
+        max_new_tokens: usize,
+        /// `single` or `multi`.
+        #[arg(long, default_value = "single")]
+        mode: String,
+        /// Run the weights as stored instead of re-encoding Q4_1/Q5_x to Q8_0.
+        #[arg(long)]
+        keep_quantization: bool,
+        /// Only the first N tasks.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Run shard K of N (1-based): the tasks whose 0-based index i has i % N == K - 1.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Skip the cosine similarity (two extra forward passes per task).
+        #[arg(long)]
+        no_cosine: bool,
+    },
+    /// Combine the JSONL outputs of `infill eval` shards (or any eval outputs) into one, in task
+    /// order, and print the summary table to standard error.
+    Merge {
+        /// The eval outputs to merge.
+        files: Vec<PathBuf>,
     },
     /// Write a copy of a GGUF model whose Q4_1/Q5_x matrices are re-encoded to Q8_0, once, so that
     /// loading it needs no conversion.
@@ -107,17 +146,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let code = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let code = String::from_utf8(code)
                 .map_err(|_| format!("{}: not valid UTF-8 text", file.display()))?;
-            let bytes = std::fs::read(&model).map_err(|e| format!("{}: {e}", model.display()))?;
-            let name = model
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let options = LoadOptions {
-                requantize_q8: !keep_quantization,
-            };
-            let engine =
-                Engine::from_gguf_bytes_with(&bytes, &name, options).map_err(|e| e.to_string())?;
-            drop(bytes);
+            let engine = load_engine(&model, !keep_quantization)?;
             let t0 = Instant::now();
             let clock = move || t0.elapsed().as_secs_f64() * 1000.0;
             let (run, report) = engine
@@ -140,7 +169,164 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Score { input, summary } => score(input, summary),
         Command::Convert { model, out } => convert(&model, &out),
+        Command::Eval {
+            model,
+            data,
+            beams,
+            max_new_tokens,
+            mode,
+            keep_quantization,
+            limit,
+            shard,
+            no_cosine,
+        } => {
+            let config = GenerationConfig::from_settings(&Settings {
+                beams,
+                max_new_tokens,
+                mode,
+            })
+            .map_err(|e| e.to_string())?;
+            let shard = shard.as_deref().map(parse_shard).transpose()?;
+            let engine = load_engine(&model, !keep_quantization)?;
+            eval(&engine, &data, config, limit, shard, !no_cosine)
+        }
+        Command::Merge { files } => merge(&files),
     }
+}
+
+fn load_engine(model: &std::path::Path, requantize_q8: bool) -> Result<Engine, String> {
+    let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
+    let name = model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Engine::from_gguf_bytes_with(&bytes, &name, LoadOptions { requantize_q8 })
+        .map_err(|e| e.to_string())
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--shard takes K/N with 1 <= K <= N, not `{s}`");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+fn read_jsonl(path: &std::path::Path) -> Result<Vec<serde_json::Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))
+        })
+        .collect()
+}
+
+fn eval(
+    engine: &Engine,
+    data: &std::path::Path,
+    config: GenerationConfig,
+    limit: Option<usize>,
+    shard: Option<(usize, usize)>,
+    cosine: bool,
+) -> Result<(), String> {
+    let tasks = read_jsonl(data)?;
+    let total = limit.unwrap_or(tasks.len()).min(tasks.len());
+    let mine: Vec<(usize, &serde_json::Value)> = tasks
+        .iter()
+        .take(total)
+        .enumerate()
+        .filter(|(i, _)| shard.is_none_or(|(k, n)| i % n == k - 1))
+        .collect();
+    let t0 = Instant::now();
+    let clock = move || t0.elapsed().as_secs_f64() * 1000.0;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut scored = Vec::with_capacity(mine.len());
+    let mut tokens = 0usize;
+    for (done, (index, task)) in mine.iter().enumerate() {
+        let field = |k: &str| -> Result<&str, String> {
+            task.get(k).and_then(|v| v.as_str()).ok_or_else(|| {
+                format!(
+                    "{}: task {} has no string field `{k}`",
+                    data.display(),
+                    index + 1
+                )
+            })
+        };
+        let (prefix, middle, suffix) = (field("prefix")?, field("middle")?, field("suffix")?);
+        let code = format!("{prefix}{middle}{suffix}");
+        let line = prefix.matches('\n').count() + 1;
+        let mut record = (*task).clone();
+        let result = engine.complete(&code, line, config.clone(), &clock);
+        let obj = record
+            .as_object_mut()
+            .ok_or_else(|| format!("{}: task {} is not an object", data.display(), index + 1))?;
+        obj.insert("index".into(), (*index).into());
+        obj.remove("prefix");
+        obj.remove("suffix");
+        match result {
+            Ok((_, report)) => {
+                let cos = if cosine { report.cosine } else { None };
+                tokens += report.stats.generated_tokens;
+                obj.insert("completion".into(), report.completion.clone().into());
+                obj.insert(
+                    "generated_tokens".into(),
+                    report.stats.generated_tokens.into(),
+                );
+                obj.insert("ms".into(), report.stats.total_ms.into());
+                if let serde_json::Value::Object(scores) =
+                    serde_json::to_value(&report.scores).map_err(|e| e.to_string())?
+                {
+                    obj.extend(scores);
+                }
+                obj.insert("cosine".into(), cos.into());
+                scored.push((report.completion, middle.to_string(), report.scores));
+            }
+            Err(e) => {
+                obj.insert("error".into(), e.to_string().into());
+            }
+        }
+        writeln!(out, "{record}").map_err(|e| e.to_string())?;
+        if (done + 1) % 25 == 0 || done + 1 == mine.len() {
+            let secs = t0.elapsed().as_secs_f64();
+            eprintln!(
+                "{}/{} tasks, {:.1} tasks/min, {:.1} tokens/task",
+                done + 1,
+                mine.len(),
+                (done + 1) as f64 / secs * 60.0,
+                tokens as f64 / (done + 1) as f64
+            );
+        }
+    }
+    eprint!("{}", report::summarize(&scored, 0).to_markdown());
+    Ok(())
+}
+
+fn merge(files: &[PathBuf]) -> Result<(), String> {
+    let mut records = Vec::new();
+    for f in files {
+        records.extend(read_jsonl(f)?);
+    }
+    records.sort_by_key(|r| r.get("index").and_then(|i| i.as_u64()).unwrap_or(u64::MAX));
+    let mut scored = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for r in &records {
+        writeln!(out, "{r}").map_err(|e| e.to_string())?;
+        let (Some(h), Some(m)) = (
+            r.get("completion").and_then(|v| v.as_str()),
+            r.get("middle").and_then(|v| v.as_str()),
+        ) else {
+            continue;
+        };
+        scored.push((h.to_string(), m.to_string(), metrics::score(h, m)));
+    }
+    eprint!("{}", report::summarize(&scored, 0).to_markdown());
+    Ok(())
 }
 
 fn score(input: Option<PathBuf>, summary: bool) -> Result<(), String> {
@@ -183,44 +369,9 @@ fn score(input: Option<PathBuf>, summary: bool) -> Result<(), String> {
         }
         return Ok(());
     }
-    let hyps: Vec<&str> = records.iter().map(|r| r.0.as_str()).collect();
-    let refs: Vec<&str> = records.iter().map(|r| r.1.as_str()).collect();
-    writeln!(out, "{} records", records.len()).map_err(|e| e.to_string())?;
-    writeln!(out, "| metric | mean | 95% CI |").map_err(|e| e.to_string())?;
-    writeln!(out, "|---|---|---|").map_err(|e| e.to_string())?;
-    type Get = fn(&metrics::Scores) -> f64;
-    let rows: [(&str, Get); 8] = [
-        ("exact", |s| s.exact),
-        ("exact_stripped", |s| s.exact_stripped),
-        ("chrf", |s| s.chrf),
-        ("chrf_pp", |s| s.chrf_pp),
-        ("bleu", |s| s.bleu),
-        ("wer", |s| s.wer),
-        ("iou", |s| s.iou),
-        ("edit_sim", |s| s.edit_sim),
-    ];
-    for (name, get) in rows {
-        let values: Vec<f64> = records.iter().map(|r| get(&r.2)).collect();
-        let ci = metrics::mean_with_ci(&values, 1000, 0);
-        writeln!(
-            out,
-            "| {name} | {:.4} | [{:.4}, {:.4}] |",
-            ci.mean, ci.low, ci.high
-        )
-        .map_err(|e| e.to_string())?;
-    }
-    writeln!(
-        out,
-        "| corpus chrF | {:.4} | |",
-        metrics::corpus_chrf(&hyps, &refs)
-    )
-    .map_err(|e| e.to_string())?;
-    writeln!(
-        out,
-        "| corpus BLEU | {:.4} | |",
-        metrics::corpus_bleu(&hyps, &refs)
-    )
-    .map_err(|e| e.to_string())?;
+    let pairs: Vec<(String, String, metrics::Scores)> =
+        records.into_iter().map(|(h, r, s, _)| (h, r, s)).collect();
+    write!(out, "{}", report::summarize(&pairs, 0).to_markdown()).map_err(|e| e.to_string())?;
     Ok(())
 }
 
