@@ -86,6 +86,9 @@ enum Command {
         /// Skip the cosine similarity (two extra forward passes per task).
         #[arg(long)]
         no_cosine: bool,
+        /// Turn token healing off: the prompt keeps its trailing newline (for ablations).
+        #[arg(long)]
+        no_heal: bool,
     },
     /// Combine the JSONL outputs of `infill eval` shards (or any eval outputs) into one, in task
     /// order, and print the summary table to standard error.
@@ -179,13 +182,15 @@ fn run(cli: Cli) -> Result<(), String> {
             limit,
             shard,
             no_cosine,
+            no_heal,
         } => {
-            let config = GenerationConfig::from_settings(&Settings {
+            let mut config = GenerationConfig::from_settings(&Settings {
                 beams,
                 max_new_tokens,
                 mode,
             })
             .map_err(|e| e.to_string())?;
+            config.heal = !no_heal;
             let shard = shard.as_deref().map(parse_shard).transpose()?;
             let engine = load_engine(&model, !keep_quantization)?;
             eval(&engine, &data, config, limit, shard, !no_cosine)
