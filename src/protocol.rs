@@ -15,11 +15,22 @@ use crate::metrics::Scores;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Request {
-    /// Fetch a model file from `url` (the worker streams it and reports progress) and load it.
+    /// Fetch a model file from `url` (the worker streams it and reports progress) and load it, replacing
+    /// the model in memory.
+    ///
+    /// A downloaded file is kept in the browser's Cache API (so the next visit needs no network) and a
+    /// download that breaks off is resumed with an HTTP `Range` request (up to three tries). A `load` that
+    /// arrives while another is still downloading cancels that download; the cancelled load gets no answer.
+    /// If a load fails and the previous model is still in memory, the worker re-sends that model's
+    /// [`Event::Loaded`] (with its original id) right after the [`Event::Error`].
+    ///
+    /// On the JavaScript side the request may also carry `file`, a `File`/`Blob` chosen or dropped by the
+    /// user: the worker reads it instead of downloading `url`, and never caches it. A `File` has no serde
+    /// form, so it is not a field here (serde ignores it).
     Load {
         /// The request id, echoed by every event that answers it.
         id: u32,
-        /// Where the GGUF file is served.
+        /// Where the GGUF file is served (absolute; empty for a local `file`).
         url: String,
         /// The name shown to the user.
         name: String,
@@ -53,6 +64,19 @@ pub enum Request {
     Cancel {
         /// The id of the completion to cancel.
         id: u32,
+    },
+    /// List the model files stored in the browser's Cache API. Answered by [`Event::Cache`] at once, even
+    /// while a completion runs.
+    CacheList {
+        /// The request id.
+        id: u32,
+    },
+    /// Delete one stored model file. Answered by a fresh [`Event::Cache`]. A loaded model stays in memory.
+    CacheDelete {
+        /// The request id.
+        id: u32,
+        /// The stored file's address, as listed in a [`CacheEntry`].
+        url: String,
     },
 }
 
@@ -123,6 +147,10 @@ pub enum Event {
         loaded: f64,
         /// Bytes expected, or 0 when the server did not say.
         total: f64,
+        /// Something to tell the user about the download: found in the browser's storage, the connection
+        /// dropped and the download resumes, reading a local file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// The model is loaded and ready to complete.
     Loaded {
@@ -170,6 +198,17 @@ pub enum Event {
         /// The `Complete` request this answers.
         id: u32,
     },
+    /// The model files stored in the browser: the answer to [`Request::CacheList`] and
+    /// [`Request::CacheDelete`].
+    Cache {
+        /// The request this answers.
+        id: u32,
+        /// One entry per stored file.
+        entries: Vec<CacheEntry>,
+        /// The bytes the browser lets the page store (`navigator.storage.estimate()`), when it says.
+        #[serde(default)]
+        quota: Option<f64>,
+    },
     /// Something failed. The page shows `message` and stays usable.
     Error {
         /// The request that failed, if the failure belongs to one.
@@ -177,6 +216,17 @@ pub enum Event {
         /// A message for the user.
         message: String,
     },
+}
+
+/// One model file stored in the browser's Cache API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// The address it was downloaded from (the cache key).
+    pub url: String,
+    /// The name the user knows it by.
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: f64,
 }
 
 /// What the page shows about a loaded model.

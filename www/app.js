@@ -3,8 +3,9 @@
 // DOM through textContent / createElement. Never innerHTML & co.
 
 import {
-  EV, DEFAULT_MODEL, DEFAULT_SETTINGS, LIMITS, SPECIAL_TOKEN_RE,
+  EV, DEFAULT_MODEL, DEFAULT_SETTINGS, LIMITS, SPECIAL_TOKEN_RE, CATALOG, FIM_LABEL, SAFETENSORS_MESSAGE,
   normalizeSettings, loadRequest, completeRequest, cancelRequest, isWorkerEvent,
+  cacheListRequest, cacheDeleteRequest, hubBase, parseModelSource, specFromKey, specUrl, fileKind,
 } from './protocol.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -35,6 +36,10 @@ const ui = {
   results: $('results'), verdict: $('verdict'), target: $('target'), targetWhere: $('target-where'),
   completion: $('completion'), diff: $('diff'), metrics: $('metrics'), figures: $('figures'),
   steps: $('steps'),
+  models: $('models'), catalog: $('catalog'), catalogLoad: $('catalog-load'), catalogHint: $('catalog-hint'),
+  customForm: $('custom-form'), customRepo: $('custom-repo'), customFile: $('custom-file'),
+  customLoad: $('custom-load'), customMsg: $('custom-msg'), modelFile: $('model-file'),
+  cacheList: $('cache-list'), cacheTotal: $('cache-total'), dropOverlay: $('drop-overlay'),
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -72,6 +77,16 @@ const state = {
   result: null,                    // last CompletionReport (for the line view reveal)
   lastStep: 0,
   download: { samples: [] },
+  // Models. A spec is {kind: 'catalog'|'hub'|'url'|'file', key, name, ...} (see protocol.js specFromKey).
+  hub: hubBase(location.search, location.href),
+  wanted: null,                    // the spec to load when the worker is ready (URL hash, or after a crash)
+  loading: null,                   // the spec of the load in progress (state.loadId)
+  loadedSpec: null,                // the spec of the model in memory
+  loadedId: null,                  // the load id that loaded it (the worker re-sends it after a failed load)
+  failedSpec: null,                // the spec of the last failed load (for Retry)
+  loadIds: new Set(),              // every load id sent: errors of replaced loads are ignored
+  cache: { entries: [], quota: null, deleting: new Set(), note: '' },
+  hashProblem: '',                 // a problem with the link's model or hub, shown once the engine runs
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -451,7 +466,8 @@ ui.settings.addEventListener('input', () => readSettings({ rewrite: false }));
 ui.settings.addEventListener('change', () => readSettings({ rewrite: true }));
 
 // ---------------------------------------------------------------------------------------------------------
-// URL hash: #code=<base64url UTF-8>&line=N&beams=B&max=M&mode=single|multi
+// URL hash: #model=<catalog key | owner/repo/file.gguf | https address>&code=<base64url UTF-8>&line=N&beams=B
+// &max=M&mode=single|multi. A local file cannot be shared, so it leaves `model` out.
 
 function toBase64Url(text) {
   const bytes = new TextEncoder().encode(text);
@@ -468,8 +484,16 @@ function fromBase64Url(s) {
   return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
 }
 
+/** The spec that belongs in a shared link: the model being loaded, else the one in memory. */
+function sharedSpec() {
+  const spec = state.loading ?? state.loadedSpec ?? state.wanted;
+  return spec && spec.kind !== 'file' ? spec : null;
+}
+
 function encodeHash() {
   const p = new URLSearchParams();
+  const spec = sharedSpec();
+  if (spec) p.set('model', spec.key);
   p.set('code', toBase64Url(state.code));
   if (state.masked) p.set('line', String(state.masked));
   p.set('beams', String(state.settings.beams));
@@ -511,6 +535,15 @@ function readHash() {
       if (Number.isInteger(line) && line >= 1 && line <= lines.length && !isBlank(lines[line - 1])) state.masked = line;
     } catch { /* bad code: ignore the code and line */ }
   }
+  if (p.has('model')) {
+    const found = specFromKey(p.get('model'));
+    if (found.ok) {
+      state.wanted = found.spec;
+    } else {
+      state.hashProblem = [state.hashProblem, `${found.message} The link's model was not loaded.`].filter(Boolean).join('\n');
+    }
+    applied = true;
+  }
   if (p.has('beams') || p.has('max') || p.has('mode')) {
     state.settings = normalizeSettings({
       beams: p.get('beams') ?? state.settings.beams,
@@ -525,11 +558,18 @@ function readHash() {
 
 window.addEventListener('hashchange', () => {
   if (location.hash === lastHash || state.status === 'generating') return;
+  const before = state.wanted;
   if (readHash()) {
     clearRun();
     showSettings();
     renderLines();
     refresh();
+    if (state.hashProblem) { showError(state.hashProblem); state.hashProblem = ''; }
+    // A link to another model loads it.
+    const current = state.loading ?? state.loadedSpec;
+    if (state.wanted && state.wanted !== before && state.workerReady && state.wanted.key !== current?.key) {
+      loadModel(state.wanted);
+    }
   }
 });
 
@@ -587,12 +627,13 @@ function refresh() {
   ui.settings.disabled = generating;
   ui.code.readOnly = generating;
   ui.code.classList.toggle('is-locked', generating);
+  refreshModelControls();
 
   let hint;
   if (generating) hint = state.cancelling ? 'Stopping…' : 'The model is writing its guesses… press Esc to stop.';
   else if (!hasCode) hint = 'Paste some Python code in step 1.';
   else if (!masked) hint = 'Click a line in step 2 to hide it, or press Random line.';
-  else if (state.loadFailed) hint = 'The model could not be loaded, so there is nothing to run yet.';
+  else if (state.loadFailed) hint = 'No model is loaded, so there is nothing to run yet: try again, or choose another model.';
   else if (!state.modelLoaded) hint = `Line ${state.masked} is hidden. Complete unlocks when the model has loaded.`;
   else if (state.status === 'done') hint = 'Pick another line, or change the settings and press Complete again.';
   else hint = `Line ${state.masked} is hidden. Press Complete to let the model guess it.`;
@@ -615,10 +656,13 @@ function startWorker({ afterCrash = false } = {}) {
   state.modelLoaded = false;
   state.loadFailed = false;
   state.model = null;
+  state.loading = null;
+  state.loadedSpec = null;
+  state.loadedId = null;
   // After a crash the pill keeps saying "error" until the model is back.
   if (afterCrash) setStatus('error', 'Restarting the AI engine…');
   else setStatus('loading', 'Starting the AI engine…');
-  ui.modelLine.textContent = `Starting the engine that runs ${DEFAULT_MODEL.name} in this tab…`;
+  ui.modelLine.textContent = `Starting the engine that runs ${(state.wanted ?? defaultSpec()).name} in this tab…`;
   ui.progressRow.hidden = false;
   ui.progress.removeAttribute('value');
   ui.progressText.textContent = '';
@@ -643,6 +687,7 @@ function startWorker({ afterCrash = false } = {}) {
     engineFailed(state.workerReady ? `The AI engine stopped with an error${detail}` : `The AI engine could not start${detail}`);
   };
   worker.onmessageerror = () => showError('The engine sent a message the page could not read.');
+  refresh();
 }
 
 function post(msg) {
@@ -655,25 +700,89 @@ function post(msg) {
   }
 }
 
-function sendLoad() {
+/** The default model as a spec. */
+function defaultSpec() {
+  return specFromKey(DEFAULT_MODEL.key).spec;
+}
+
+/** The absolute address the worker downloads `spec` from ('' for a local file). */
+function urlOf(spec) {
+  if (!spec || spec.kind === 'file') return '';
+  try { return new URL(specUrl(spec, state.hub.base), location.href).href; } catch { return specUrl(spec, state.hub.base); }
+}
+
+/**
+ * Loads `spec`, replacing the model in memory (or the download in progress). Status: loading → ready, or
+ * error with a retry; if the new model fails and the old one is still in memory, the old one comes back.
+ */
+function loadModel(spec, { reveal = false } = {}) {
+  if (!spec || state.status === 'generating') return;
+  if (!state.worker || !state.workerReady) {
+    state.wanted = spec; // loaded as soon as the engine has started
+    refresh();
+    return;
+  }
+  hideError();
+  clearRun();
+  state.wanted = spec;
+  state.loading = spec;
+  state.cache.note = '';
+  if (spec.kind === 'catalog') {
+    const radio = ui.catalog.querySelector(`input[value="${CSS.escape(spec.key)}"]`);
+    if (radio) radio.checked = true;
+  } else if (spec.kind === 'hub' || spec.kind === 'url') {
+    ui.customRepo.value = spec.kind === 'hub' ? spec.repo : spec.url;
+    ui.customFile.value = spec.kind === 'hub' ? spec.file : '';
+  }
   state.loadId = state.nextId++;
+  state.loadIds.add(state.loadId);
+  state.modelLoaded = false;
+  state.loadFailed = false;
   state.download = { samples: [] };
-  if (state.status === 'error') ui.statusLabel.textContent = 'Loading the model again…';
-  else setStatus('loading', 'Downloading the model…');
-  ui.modelLine.textContent = `Downloading ${DEFAULT_MODEL.name}. This happens once; later visits use the browser's cache.`;
-  post(loadRequest(state.loadId, DEFAULT_MODEL.url, DEFAULT_MODEL.name));
+  const local = spec.kind === 'file';
+  setStatus('loading', local ? 'Reading the model file…' : 'Downloading the model…');
+  ui.modelLine.replaceChildren(
+    document.createTextNode(local ? 'Reading ' : 'Loading '),
+    el('strong', 'model-name', spec.name),
+    document.createTextNode(local
+      ? ' from your computer. Local files are read here, never uploaded, and not stored.'
+      : '. A download happens once; later visits use the copy stored in this browser.'),
+  );
+  ui.progressRow.hidden = false;
+  ui.progress.removeAttribute('value');
+  ui.progressText.textContent = '';
+  ui.modelNote.hidden = true;
+  ui.retry.hidden = true;
+  renderCatalog();
+  renderLines();
+  refresh();
+  syncHash();
+  if (reveal) bringIntoView($('model-status'));
+  post(loadRequest(state.loadId, urlOf(spec), spec.name, true, local ? spec.blob : undefined));
 }
 
 function loadFailed(message) {
   state.loadFailed = true;
   state.modelLoaded = false;
+  state.failedSpec = state.loading ?? state.failedSpec;
+  state.loading = null;
   setStatus('error', 'The model could not be loaded');
-  ui.modelLine.textContent = 'The details are below. Check the connection, then try again.';
+  ui.modelLine.textContent = 'The details are in the red box below. Try again, or choose another model under “Change the model”.';
   ui.progressRow.hidden = true;
   ui.retry.hidden = false;
   showError(message);
+  if (ui.models.open) bringIntoView(ui.error); // below the open panel: show it
+  renderCatalog();
   renderLines();
   refresh();
+}
+
+const scrollBehavior = () => (matchMedia('(prefers-reduced-motion: reduce)').matches ? 'auto' : 'smooth');
+
+/** Scrolls `node` into view if it is not (the progress bar and the error sit outside the models panel). */
+function bringIntoView(node) {
+  const r = node.getBoundingClientRect();
+  if (r.top < 0 || r.bottom > window.innerHeight) node.scrollIntoView?.({ behavior: scrollBehavior(), block: 'nearest' });
 }
 
 /**
@@ -689,8 +798,10 @@ function engineFailed(message) {
   }
   try { state.worker?.terminate(); } catch { /* already gone */ }
   state.worker = null;
+  state.workerReady = false;
   if (wasLoaded && state.restarts < 3) {
     state.restarts += 1;
+    state.wanted = state.loadedSpec ?? state.wanted;
     showError(`${message}\nThe engine is restarting and will load the model again.`);
     startWorker({ afterCrash: true });
     renderLines();
@@ -702,6 +813,11 @@ function engineFailed(message) {
 
 ui.retry.addEventListener('click', () => {
   hideError();
+  state.wanted = state.failedSpec ?? state.wanted;
+  if (state.worker && state.workerReady) {
+    loadModel(state.wanted ?? defaultSpec());
+    return;
+  }
   try { state.worker?.terminate(); } catch { /* already gone */ }
   state.runId = null;
   startWorker();
@@ -713,13 +829,18 @@ function handleEvent(msg) {
   switch (msg.kind) {
     case EV.READY:
       state.workerReady = true;
-      sendLoad();
+      loadModel(state.wanted ?? defaultSpec());
+      if (state.hashProblem) { showError(state.hashProblem); state.hashProblem = ''; }
+      requestCacheList();
       break;
     case EV.PROGRESS:
-      if (msg.id === state.loadId) onProgress(Number(msg.loaded) || 0, Number(msg.total) || 0);
+      if (msg.id === state.loadId && state.loading) {
+        onProgress(Number(msg.loaded) || 0, Number(msg.total) || 0, typeof msg.note === 'string' ? msg.note : '');
+      }
       break;
     case EV.LOADED:
-      if (msg.id === state.loadId) onLoaded(msg.model ?? {});
+      if (msg.id === state.loadId && state.loading) onLoaded(msg.model ?? {}, { id: msg.id });
+      else if (state.loadFailed && msg.id === state.loadedId) onLoaded(msg.model ?? {}, { id: msg.id, restored: true });
       break;
     case EV.STARTED:
       if (msg.id === state.runId) renderPrompt(String(msg.prompt ?? ''), msg.prompt_tokens);
@@ -736,6 +857,9 @@ function handleEvent(msg) {
     case EV.CANCELLED:
       if (msg.id === state.runId) onCancelled();
       break;
+    case EV.CACHE:
+      onCache(Array.isArray(msg.entries) ? msg.entries : [], Number.isFinite(msg.quota) ? msg.quota : null);
+      break;
     case EV.ERROR:
       onWorkerError(msg.id ?? null, String(msg.message ?? 'Unknown error'), msg.fatal === true);
       break;
@@ -747,11 +871,13 @@ function handleEvent(msg) {
 // ---------------------------------------------------------------------------------------------------------
 // Download progress
 
-function onProgress(loaded, total) {
+function onProgress(loaded, total, note) {
   const now = performance.now();
   const samples = state.download.samples;
   samples.push({ t: now, loaded });
   while (samples.length > 2 && now - samples[1].t > 3000) samples.shift();
+  // A resumed or restarted download: measure the speed from here on.
+  if (samples.length > 1 && loaded < samples[samples.length - 2].loaded) samples.splice(0, samples.length - 1);
   const first = samples[0];
   const dt = (now - first.t) / 1000;
   const speed = dt > 0.25 ? (loaded - first.loaded) / dt : 0;
@@ -770,14 +896,19 @@ function onProgress(loaded, total) {
     parts.push(`${(speed / 1e6).toFixed(1)} MB/s`);
     if (total > loaded) parts.push(`${fmtDuration((total - loaded) / speed)} left`);
   }
+  if (note) state.download.note = note;
+  else if (speed > 0) state.download.note = ''; // data flows again: the "dropped" note is over
+  if (state.download.note) parts.push(state.download.note);
   ui.progressText.textContent = parts.join(' · ');
   const pct = total > 0 ? ` (${Math.floor((100 * loaded) / total)}%)` : '';
-  ui.statusLabel.textContent = loaded >= total && total > 0 ? 'Preparing the model…' : `Downloading the model${pct}`;
+  const reading = state.loading?.kind === 'file' ? 'Reading the model file' : 'Downloading the model';
+  ui.statusLabel.textContent = loaded >= total && total > 0 ? 'Preparing the model…' : `${reading}${pct}`;
 }
 
-function onLoaded(model) {
+function onLoaded(model, { id, restored = false }) {
+  const spec = restored ? state.loadedSpec : state.loading;
   state.model = {
-    name: String(model.name ?? DEFAULT_MODEL.name),
+    name: String(model.name ?? spec?.name ?? DEFAULT_MODEL.name),
     architecture: String(model.architecture ?? ''),
     vocab_size: Number(model.vocab_size) || 0,
     file_bytes: Number(model.file_bytes) || 0,
@@ -786,6 +917,11 @@ function onLoaded(model) {
   };
   state.modelLoaded = true;
   state.loadFailed = false;
+  state.loadedSpec = spec;
+  state.loadedId = id;
+  state.loading = null;
+  state.wanted = spec;
+  if (!restored) state.failedSpec = null;
   if (ui.progress.max > 0 && ui.progress.hasAttribute('value')) ui.progress.value = ui.progress.max;
   ui.progressRow.hidden = true;
   ui.retry.hidden = true;
@@ -797,7 +933,9 @@ function onLoaded(model) {
     m.requantized && 'weights re-encoded to 8-bit for speed'].filter(Boolean);
   ui.modelLine.replaceChildren(
     el('strong', 'model-name', m.name),
-    document.createTextNode(` is loaded and running in this tab.${facts.length ? ` ${facts.join(' · ')}.` : ''}`),
+    document.createTextNode(restored
+      ? ' is still loaded and running in this tab: the other model could not be loaded (see below).'
+      : ` is loaded and running in this tab.${facts.length ? ` ${facts.join(' · ')}.` : ''}`),
   );
   if (m.fim_format === 'none') {
     ui.modelNote.textContent = 'Note: this model is not trained for fill-in-the-middle: it sees only the code above the hidden line.';
@@ -805,10 +943,241 @@ function onLoaded(model) {
     ui.modelNote.textContent = `Fill-in-the-middle format: ${m.fim_format}. The model sees the code above and below the hidden line.`;
   }
   ui.modelNote.hidden = false;
-  if (state.status !== 'generating') setStatus('ready');
+  if (state.status !== 'generating') setStatus('ready', restored ? `Still using ${m.name}` : undefined);
+  syncHash();
+  renderCatalog();
   renderLines();
   refresh();
+  requestCacheList();
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Models: the catalog, your own model (Hub or local file, also by drag and drop), stored models
+
+/** Puts the model into the URL hash, unless the page shows the default model and has no hash yet. */
+function syncHash() {
+  if (location.hash || (sharedSpec()?.key ?? '') !== DEFAULT_MODEL.key) writeHash();
+}
+
+const fmtSize = (bytes) => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(2)} GB` : `${Math.round(bytes / 1e6)} MB`);
+
+function buildCatalog() {
+  for (const entry of CATALOG) {
+    const option = el('label', 'model-option');
+    option.dataset.key = entry.key;
+    const radio = el('input');
+    radio.type = 'radio';
+    radio.name = 'catalog-model';
+    radio.value = entry.key;
+    radio.dataset.testid = `model-option-${entry.key}`;
+    radio.disabled = Boolean(entry.unavailable);
+    const body = el('span', 'model-option-body');
+    const top = el('span', 'model-option-top');
+    top.append(el('span', 'model-option-name', entry.name),
+      el('span', 'model-option-size', entry.url ? `${(entry.bytes / 1e6).toFixed(1)} MB` : `about ${fmtSize(entry.bytes)}`),
+      Object.assign(el('span', 'model-option-state'), { hidden: true }));
+    const tags = el('span', 'model-option-tags');
+    tags.append(el('span', `model-tag ${entry.fim ? 'is-fim' : 'is-prefix'}`, entry.fim ? FIM_LABEL.yes : FIM_LABEL.no));
+    if (entry.unavailable) tags.append(el('span', 'model-tag is-soon', entry.unavailable));
+    body.append(top, el('span', 'model-option-desc', entry.description), tags);
+    if (entry.repo) body.append(el('span', 'model-option-source', `Hugging Face: ${entry.repo}`));
+    else body.append(el('span', 'model-option-source', 'Comes with this page'));
+    option.append(radio, body);
+    if (entry.unavailable) option.classList.add('is-disabled');
+    ui.catalog.append(option);
+  }
+  const first = ui.catalog.querySelector(`input[value="${DEFAULT_MODEL.key}"]`);
+  if (first) first.checked = true;
+}
+
+const chosenKey = () => ui.catalog.querySelector('input:checked')?.value ?? '';
+
+/** Marks the model in use / being loaded, and says what the Load button would do. */
+function renderCatalog() {
+  const inUse = state.loadedSpec?.kind === 'catalog' ? state.loadedSpec.key : '';
+  const loadingKey = state.loading?.kind === 'catalog' ? state.loading.key : '';
+  for (const option of ui.catalog.children) {
+    const key = option.dataset.key;
+    if (!key) continue;
+    const label = key === loadingKey ? 'loading…' : key === inUse && state.modelLoaded ? 'in use' : '';
+    const tag = option.querySelector('.model-option-state');
+    tag.textContent = label;
+    tag.hidden = !label;
+    option.classList.toggle('is-current', key === inUse && state.modelLoaded);
+  }
+  refreshModelControls();
+}
+
+function refreshModelControls() {
+  if (!ui.catalogLoad) return;
+  const generating = state.status === 'generating';
+  const key = chosenKey();
+  const entry = CATALOG.find((m) => m.key === key);
+  const inUse = state.modelLoaded && state.loadedSpec?.key === key;
+  const loadingIt = state.loading?.key === key;
+  ui.catalogLoad.disabled = generating || !entry || Boolean(entry.unavailable) || inUse || loadingIt;
+  let hint = '';
+  if (generating) hint = 'Wait for the guesses to finish (or press Cancel) to change the model.';
+  else if (!entry) hint = '';
+  else if (inUse) hint = 'This is the model in use.';
+  else if (loadingIt) hint = 'Loading it now…';
+  else if (entry.url) hint = 'It comes with this page: no download.';
+  else if (state.cache.entries.some((c) => c.url === urlOf({ kind: 'catalog', entry }))) hint = 'Already stored in this browser: no download.';
+  else hint = `Downloads about ${fmtSize(entry.bytes)} from Hugging Face, once.`;
+  ui.catalogHint.textContent = hint;
+  ui.customLoad.disabled = generating;
+  ui.modelFile.disabled = generating;
+  for (const button of ui.cacheList.querySelectorAll('button')) {
+    button.disabled = state.cache.deleting.has(button.dataset.url);
+  }
+}
+
+ui.catalog.addEventListener('change', () => refreshModelControls());
+
+ui.catalogLoad.addEventListener('click', () => {
+  const found = specFromKey(chosenKey());
+  if (found.ok) loadModel(found.spec, { reveal: true });
+  else showError(found.message);
+});
+
+function showCustomMessage(text) {
+  ui.customMsg.textContent = text;
+  ui.customMsg.hidden = !text;
+}
+
+ui.customForm.addEventListener('submit', (e) => {
+  e.preventDefault();
+  if (state.status === 'generating') return;
+  const parsed = parseModelSource(ui.customRepo.value, ui.customFile.value);
+  if (!parsed.ok) {
+    showCustomMessage(parsed.message);
+    (ui.customRepo.value.trim() ? ui.customFile : ui.customRepo).focus();
+    return;
+  }
+  showCustomMessage('');
+  loadModel(parsed.spec, { reveal: true });
+});
+
+ui.customRepo.addEventListener('input', () => showCustomMessage(''));
+ui.customFile.addEventListener('input', () => showCustomMessage(''));
+
+/** Local files (chosen or dropped): the first .gguf loads; a safetensors set gets the "coming soon" message. */
+function openLocalFiles(files) {
+  if (!files.length) return;
+  if (state.status === 'generating') {
+    showError('The model is busy guessing. Press Cancel (or wait), then choose the file again.');
+    return;
+  }
+  const gguf = files.find((f) => fileKind(f.name) === 'gguf');
+  if (gguf) {
+    loadModel({ kind: 'file', blob: gguf, name: gguf.name, key: '' }, { reveal: true });
+    return;
+  }
+  if (files.some((f) => fileKind(f.name) === 'safetensors')) showError(SAFETENSORS_MESSAGE);
+  else {
+    const names = files.map((f) => f.name).join(', ');
+    showError(`Only model files ending in .gguf can be loaded here, and ${files.length === 1 ? 'this file is' : 'these files are'} not one: ${names}`);
+  }
+  bringIntoView(ui.error);
+}
+
+ui.modelFile.addEventListener('change', () => {
+  const files = [...(ui.modelFile.files ?? [])];
+  ui.modelFile.value = ''; // choosing the same file again loads it again
+  openLocalFiles(files);
+});
+
+// Drag and drop anywhere on the page. Text dragged into the editor is left alone: only files count.
+let dragDepth = 0;
+const carriesFiles = (e) => Array.from(e.dataTransfer?.types ?? []).includes('Files');
+const showDrop = (on) => { ui.dropOverlay.hidden = !on; document.body.classList.toggle('is-dragging', on); };
+
+document.addEventListener('dragenter', (e) => {
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  dragDepth += 1;
+  showDrop(true);
+});
+document.addEventListener('dragover', (e) => {
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  if (e.dataTransfer) e.dataTransfer.dropEffect = 'copy';
+});
+document.addEventListener('dragleave', (e) => {
+  if (!carriesFiles(e)) return;
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (dragDepth === 0) showDrop(false);
+});
+document.addEventListener('drop', (e) => {
+  if (!carriesFiles(e)) return;
+  e.preventDefault();
+  dragDepth = 0;
+  showDrop(false);
+  openLocalFiles(Array.from(e.dataTransfer.files ?? []));
+});
+window.addEventListener('blur', () => { dragDepth = 0; showDrop(false); });
+
+// Stored models
+
+function requestCacheList() {
+  if (state.worker && state.workerReady) post(cacheListRequest(state.nextId++));
+}
+
+function onCache(entries, quota) {
+  state.cache.entries = entries
+    .map((e) => ({ url: String(e?.url ?? ''), name: String(e?.name ?? ''), bytes: Number(e?.bytes) || 0 }))
+    .filter((e) => e.url);
+  state.cache.quota = quota;
+  state.cache.deleting.clear();
+  renderCache();
+  refreshModelControls();
+}
+
+function renderCache() {
+  const inUseUrl = state.modelLoaded ? urlOf(state.loadedSpec) : '';
+  const frag = document.createDocumentFragment();
+  let total = 0;
+  state.cache.entries.forEach((entry, i) => {
+    total += entry.bytes;
+    const catalog = CATALOG.find((m) => urlOf({ kind: 'catalog', entry: m }) === entry.url);
+    const li = el('li', 'cache-entry');
+    li.dataset.testid = `cache-entry-${i}`;
+    const info = el('span', 'cache-info');
+    const top = el('span', 'cache-top');
+    top.append(el('span', 'cache-name', catalog?.name ?? entry.name), el('span', 'cache-size', `${mb(entry.bytes)} MB`));
+    if (entry.url === inUseUrl) top.append(el('span', 'cache-in-use', 'in use'));
+    info.append(top, el('span', 'cache-url', entry.url));
+    const del = el('button', 'btn btn-small btn-ghost cache-delete', 'Delete');
+    del.type = 'button';
+    del.dataset.testid = `cache-delete-${i}`;
+    del.dataset.url = entry.url;
+    del.setAttribute('aria-label', `Delete ${catalog?.name ?? entry.name} (${mb(entry.bytes)} MB) from this browser`);
+    del.disabled = state.cache.deleting.has(entry.url);
+    li.append(info, del);
+    frag.append(li);
+  });
+  if (state.cache.entries.length === 0) frag.append(el('li', 'cache-empty', 'No models stored yet.'));
+  ui.cacheList.replaceChildren(frag);
+  const n = state.cache.entries.length;
+  const quota = state.cache.quota;
+  const summary = n === 0 ? ''
+    : `${n} model${n === 1 ? '' : 's'} · ${mb(total)} MB in total${quota ? ` · this browser lets the page store up to about ${fmtSize(quota)}` : ''}.`;
+  ui.cacheTotal.textContent = [summary, state.cache.note].filter(Boolean).join(' ');
+}
+
+ui.cacheList.addEventListener('click', (e) => {
+  const button = e.target.closest('button.cache-delete');
+  if (!button || button.disabled) return;
+  const url = button.dataset.url;
+  state.cache.deleting.add(url);
+  button.disabled = true;
+  const inUse = state.modelLoaded && url === urlOf(state.loadedSpec);
+  state.cache.note = inUse ? 'The deleted model stays loaded until this tab closes; the next visit downloads it again.' : '';
+  ui.cacheTotal.textContent = 'Deleting…';
+  post(cacheDeleteRequest(state.nextId++, url));
+});
+
+ui.models.addEventListener('toggle', () => { if (ui.models.open) requestCacheList(); });
 
 // ---------------------------------------------------------------------------------------------------------
 // Running a completion
@@ -879,8 +1248,10 @@ function onWorkerError(id, message, fatal) {
     showError(message);
     renderLines();
     refresh();
-  } else if (id !== null && id === state.loadId && !state.modelLoaded) {
+  } else if (id !== null && id === state.loadId && state.loading) {
     loadFailed(message);
+  } else if (id !== null && state.loadIds.has(id)) {
+    // An answer to a load that a newer one replaced: nobody is waiting for it.
   } else {
     // A warning that stops nothing (e.g. the model could not be cached): show it and carry on.
     showError(message);
@@ -1160,6 +1531,8 @@ document.addEventListener('keydown', (e) => {
 
 function init() {
   buildMetrics();
+  buildCatalog();
+  if (state.hub.warning) state.hashProblem = state.hub.warning;
   setCode(EXAMPLE);
   readHash();
   showSettings();

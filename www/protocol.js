@@ -7,6 +7,8 @@ export const REQ = Object.freeze({
   COMPLETE: 'complete',
   CANCEL: 'cancel',
   SCORE: 'score',
+  CACHE_LIST: 'cache_list',
+  CACHE_DELETE: 'cache_delete',
 });
 
 /** Event kinds, worker → page. */
@@ -19,14 +21,158 @@ export const EV = Object.freeze({
   DONE: 'done',
   CANCELLED: 'cancelled',
   SCORED: 'scored',
+  CACHE: 'cache',
   ERROR: 'error',
 });
 
-/** The model the page loads as soon as the worker says `ready`. */
+/** The model the page loads as soon as the worker says `ready` (unless the URL asks for another). */
 export const DEFAULT_MODEL = Object.freeze({
+  key: 'smollm2-135m',
   url: './models/SmolLM2-135M-Instruct.Q4_1.gguf',
   name: 'SmolLM2-135M-Instruct (Q4_1)',
 });
+
+/** Where Hub files are downloaded from, unless the page's URL says `?hub=<base>`. */
+export const DEFAULT_HUB = 'https://huggingface.co';
+
+/** The name of the Cache API store the worker keeps downloaded model files in. */
+export const MODEL_CACHE = 'infill-models-v1';
+
+/**
+ * The models the page offers. `bytes` is the file's size as the Hub lists it (the progress bar shows the
+ * exact size). `fim`: trained for fill-in-the-middle (sees the code below the gap too). `unavailable`: listed
+ * but not loadable yet, with the reason shown to the user.
+ * @typedef {{key: string, name: string, bytes: number, fim: boolean, description: string,
+ *   url?: string, repo?: string, file?: string, unavailable?: string}} CatalogEntry
+ * @type {ReadonlyArray<Readonly<CatalogEntry>>}
+ */
+export const CATALOG = Object.freeze([
+  Object.freeze({
+    key: DEFAULT_MODEL.key, name: DEFAULT_MODEL.name, url: DEFAULT_MODEL.url, bytes: 98_362_432, fim: false,
+    description: 'The small default model (135 million parameters). It comes with this page, so it also works offline.',
+  }),
+  Object.freeze({
+    key: 'smollm2-360m', name: 'SmolLM2-360M-Instruct (Q8_0)', bytes: 386_000_000, fim: false,
+    repo: 'HuggingFaceTB/SmolLM2-360M-Instruct-GGUF', file: 'smollm2-360m-instruct-q8_0.gguf',
+    description: 'The same family, almost three times bigger: slower, and often better guesses.',
+  }),
+  Object.freeze({
+    key: 'qwen2.5-coder-0.5b', name: 'Qwen2.5-Coder-0.5B (Q8_0, FIM)', bytes: 531_000_000, fim: true,
+    repo: 'Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF', file: 'qwen2.5-coder-0.5b-instruct-q8_0.gguf',
+    description: 'Trained on code (500 million parameters), and trained to fill a gap using the code on both sides of it.',
+  }),
+  Object.freeze({
+    key: 'tiny-starcoder-py', name: 'bigcode/tiny_starcoder_py', bytes: 657_000_000, fim: true,
+    repo: 'bigcode/tiny_starcoder_py', file: 'model.safetensors',
+    description: 'A small model (164 million parameters) trained only on Python, with fill-in-the-middle.',
+    unavailable: 'coming soon: needs the GPT-BigCode loader',
+  }),
+]);
+
+/** What the page says about a model's view of the code. */
+export const FIM_LABEL = Object.freeze({
+  yes: 'trained for fill-in-the-middle: sees the code above and below',
+  no: 'not trained for fill-in-the-middle: sees only the code above',
+});
+
+/** Said when someone offers safetensors / tokenizer.json / config.json files. */
+export const SAFETENSORS_MESSAGE = 'This is a safetensors model (model.safetensors with tokenizer.json and config.json). '
+  + 'The engine reads only GGUF files today; safetensors support is coming. For now, choose a .gguf file.';
+
+/** `gguf`, `safetensors` (a safetensors model's files), or `other`, from a file name or URL. */
+export function fileKind(name) {
+  const base = String(name ?? '').split(/[?#]/)[0].split('/').pop().toLowerCase();
+  if (base.endsWith('.gguf')) return 'gguf';
+  if (base.endsWith('.safetensors') || base === 'model.safetensors.index.json'
+    || /^(config|tokenizer|tokenizer_config|generation_config|special_tokens_map)\.json$/.test(base)) return 'safetensors';
+  return 'other';
+}
+
+/**
+ * The Hub base from the page's query (`?hub=<url>`, relative allowed), or the default.
+ * @returns {{base: string, warning: string}}  `base` has no trailing slash.
+ */
+export function hubBase(search, pageHref) {
+  const raw = new URLSearchParams(search || '').get('hub');
+  if (raw === null || raw.trim() === '') return { base: DEFAULT_HUB, warning: '' };
+  try {
+    const url = new URL(raw.trim(), pageHref);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http');
+    return { base: url.href.replace(/[?#].*$/, '').replace(/\/+$/, ''), warning: '' };
+  } catch {
+    return { base: DEFAULT_HUB, warning: `The hub address in this link (${raw}) is not a web address; using ${DEFAULT_HUB}.` };
+  }
+}
+
+const REPO_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+const FILE_RE = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+const encodePath = (path) => path.split('/').map(encodeURIComponent).join('/');
+
+/** `{base}/{repo}/resolve/main/{file}`: the Hub's download address of one file. */
+export function hubFileUrl(base, repo, file) {
+  return `${String(base).replace(/\/+$/, '')}/${encodePath(repo)}/resolve/main/${encodePath(file)}`;
+}
+
+/**
+ * A model the page can load, from what the user typed (repository id + file name, or one full https://
+ * address). Returns `{ok: true, spec}` or `{ok: false, message}` with a message for the user.
+ * spec: `{kind: 'hub', repo, file, key, name}` or `{kind: 'url', url, key, name}`; `key` goes in the URL hash.
+ */
+export function parseModelSource(repoText, fileText = '') {
+  let repo = String(repoText ?? '').trim();
+  let file = String(fileText ?? '').trim().replace(/^\/+/, '');
+  if (repo === '') return { ok: false, message: 'Type a Hugging Face repository (owner/name) or a full https:// address.' };
+  if (/^[a-z][a-z0-9+.-]*:/i.test(repo)) {
+    let url;
+    try { url = new URL(repo); } catch { return { ok: false, message: 'That address is not a valid web address.' }; }
+    if (url.protocol !== 'https:') return { ok: false, message: 'Only https:// addresses can be downloaded.' };
+    // A Hub page address (…/blob/main/file) becomes its download address (…/resolve/main/file).
+    const hub = /^\/([^/]+\/[^/]+)\/(?:blob|resolve)\/main\/(.+)$/.exec(url.pathname);
+    if ((url.hostname === 'huggingface.co' || url.hostname === 'hf.co') && hub) {
+      repo = decodeURIComponent(hub[1]);
+      file = decodeURIComponent(hub[2]);
+    } else {
+      if (fileKind(url.pathname) === 'safetensors') return { ok: false, message: SAFETENSORS_MESSAGE };
+      if (fileKind(url.pathname) !== 'gguf') return { ok: false, message: 'The address must point to a .gguf file.' };
+      const name = decodeURIComponent(url.pathname.split('/').pop());
+      return { ok: true, spec: { kind: 'url', url: url.href, key: url.href, name } };
+    }
+  }
+  repo = repo.replace(/^\/+|\/+$/g, '');
+  if (!REPO_RE.test(repo) || repo.includes('..')) {
+    return { ok: false, message: 'Write the repository as owner/name, for example Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF.' };
+  }
+  if (file === '') return { ok: false, message: 'Type the name of the .gguf file in that repository.' };
+  if (fileKind(file) === 'safetensors') return { ok: false, message: SAFETENSORS_MESSAGE };
+  if (!FILE_RE.test(file) || file.split('/').includes('..') || fileKind(file) !== 'gguf') {
+    return { ok: false, message: 'The file name must end in .gguf (letters, digits, dots, dashes and underscores).' };
+  }
+  return { ok: true, spec: { kind: 'hub', repo, file, key: `${repo}/${file}`, name: `${file.split('/').pop()} (${repo})` } };
+}
+
+/**
+ * The model named by a URL hash's `model=` value: a catalog key, `owner/repo/file.gguf`, or an https address.
+ * Returns `{ok: true, spec}` (a catalog spec is `{kind: 'catalog', entry, key, name}`) or `{ok: false, message}`.
+ */
+export function specFromKey(key) {
+  const k = String(key ?? '').trim();
+  const entry = CATALOG.find((m) => m.key === k);
+  if (entry) {
+    if (entry.unavailable) return { ok: false, message: `${entry.name} cannot be loaded yet (${entry.unavailable}).` };
+    return { ok: true, spec: { kind: 'catalog', entry, key: entry.key, name: entry.name } };
+  }
+  if (/^https:/i.test(k)) return parseModelSource(k);
+  const parts = k.split('/');
+  if (parts.length >= 3) return parseModelSource(parts.slice(0, 2).join('/'), parts.slice(2).join('/'));
+  return { ok: false, message: `This page does not know a model called “${k}”.` };
+}
+
+/** The address the worker downloads a spec from (catalog entries on the Hub use `hub`). */
+export function specUrl(spec, hub = DEFAULT_HUB) {
+  if (spec.kind === 'catalog') return spec.entry.url ?? hubFileUrl(hub, spec.entry.repo, spec.entry.file);
+  if (spec.kind === 'hub') return hubFileUrl(hub, spec.repo, spec.file);
+  return spec.url ?? '';
+}
 
 /** Line modes: "single" stops at the end of the line, "multi" may write several lines. */
 export const MODES = Object.freeze(['single', 'multi']);
@@ -51,15 +197,23 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  */
 
 /**
- * @typedef {{kind: 'load', id: number, url: string, name: string, requantize: boolean}} LoadRequest
+ * @typedef {{kind: 'load', id: number, url: string, name: string, requantize: boolean, file?: Blob}} LoadRequest
  *   `requantize`: re-encode Q4_1/Q5_x weights to Q8_0 at load (faster decoding); default true.
+ *   `file`: a local File/Blob to load instead of downloading `url` (read with `arrayBuffer()`, never cached).
+ *   A `load` while a model is loaded replaces it; a `load` while another is still downloading cancels that
+ *   download (the cancelled load gets no answer). If a load fails and the previous model is still in memory,
+ *   the worker re-sends that model's `loaded` event (with its original id) right after the `error`.
+ * @typedef {{kind: 'cache_list', id: number}} CacheListRequest
+ *   Answered by a `cache` event.
+ * @typedef {{kind: 'cache_delete', id: number, url: string}} CacheDeleteRequest
+ *   Deletes the stored file for `url` (the `url` of a `cache` entry); answered by a fresh `cache` event.
  * @typedef {{kind: 'complete', id: number, code: string, line: number, settings: Settings}} CompleteRequest
  *   `line` is 1-based.
  * @typedef {{kind: 'cancel', id: number}} CancelRequest
  * @typedef {{kind: 'score', id: number, pairs: {hypothesis: string, reference: string}[],
  *   corpora?: {hypotheses: string[], references: string[]}[]}} ScoreRequest
  *   Answered by {kind: 'scored', id, scores: Scores[], corpora: {corpus_chrf, corpus_bleu}[]}.
- * @typedef {LoadRequest|CompleteRequest|CancelRequest} Request
+ * @typedef {LoadRequest|CompleteRequest|CancelRequest|ScoreRequest|CacheListRequest|CacheDeleteRequest} Request
  */
 
 /**
@@ -112,14 +266,18 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
 
 /**
  * @typedef {{kind: 'ready'}} ReadyEvent
- * @typedef {{kind: 'progress', id: number, loaded: number, total: number}} ProgressEvent  total 0 if unknown
+ * @typedef {{kind: 'progress', id: number, loaded: number, total: number, note?: string}} ProgressEvent
+ *   total 0 if unknown; `note`: something to tell the user (served from storage, connection dropped, resuming).
  * @typedef {{kind: 'loaded', id: number, model: ModelInfo}} LoadedEvent
  * @typedef {{kind: 'started', id: number, prompt: string, prompt_tokens: number}} StartedEvent
  * @typedef {{kind: 'beams', id: number, step: number, beams: BeamView[]}} BeamsEvent  best first
  * @typedef {{kind: 'done', id: number, result: CompletionReport}} DoneEvent
  * @typedef {{kind: 'cancelled', id: number}} CancelledEvent
  * @typedef {{kind: 'error', id: number|null, message: string}} ErrorEvent
- * @typedef {ReadyEvent|ProgressEvent|LoadedEvent|StartedEvent|BeamsEvent|DoneEvent|CancelledEvent|ErrorEvent} WorkerEvent
+ * @typedef {{url: string, name: string, bytes: number}} CacheEntry  one stored model file
+ * @typedef {{kind: 'cache', id: number, entries: CacheEntry[], quota: number|null}} CacheEvent
+ *   The stored model files; `quota`: bytes the browser lets this site store, when it says.
+ * @typedef {ReadyEvent|ProgressEvent|LoadedEvent|StartedEvent|BeamsEvent|DoneEvent|CancelledEvent|ErrorEvent|CacheEvent} WorkerEvent
  */
 
 function clampInt(value, { min, max }, fallback) {
@@ -141,9 +299,21 @@ export function normalizeSettings(s = {}) {
   };
 }
 
-/** @returns {LoadRequest} */
-export function loadRequest(id, url = DEFAULT_MODEL.url, name = DEFAULT_MODEL.name, requantize = true) {
-  return { kind: REQ.LOAD, id, url: String(url), name: String(name), requantize: Boolean(requantize) };
+/** @returns {LoadRequest} `file` (a File/Blob) is set only for a local file. */
+export function loadRequest(id, url = DEFAULT_MODEL.url, name = DEFAULT_MODEL.name, requantize = true, file = undefined) {
+  const request = { kind: REQ.LOAD, id, url: String(url), name: String(name), requantize: Boolean(requantize) };
+  if (file) request.file = file;
+  return request;
+}
+
+/** @returns {CacheListRequest} */
+export function cacheListRequest(id) {
+  return { kind: REQ.CACHE_LIST, id };
+}
+
+/** @returns {CacheDeleteRequest} */
+export function cacheDeleteRequest(id, url) {
+  return { kind: REQ.CACHE_DELETE, id, url: String(url) };
 }
 
 /**

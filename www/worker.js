@@ -3,11 +3,17 @@
 /* global wasm_bindgen */
 importScripts('./infill.js');
 
-const CACHE = 'infill-models-v1';
+const CACHE = 'infill-models-v1'; // protocol.js MODEL_CACHE
+const RETRIES = 3; // a download that breaks off is resumed (or restarted) at most this many times
 let engine = null;
+let loadedEvent = null; // the `loaded` event of the model in memory, re-sent when a later load fails
+let loading = null; // {id, controller} of the load in progress
+let latestLoad = null; // id of the newest `load` request: older queued ones are skipped
 const cancelled = new Set();
 
 const post = (event) => self.postMessage(event);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const mb = (bytes) => (bytes / 1e6).toFixed(1);
 
 // A macrotask boundary without setTimeout's 4 ms clamp: lets queued messages (cancel) run.
 const channel = new MessageChannel();
@@ -17,10 +23,15 @@ const yieldToEvents = () => new Promise((resolve) => { waiting.push(resolve); ch
 
 function describe(error) {
   if (error && error.name === 'QuotaExceededError') {
-    return 'The browser has no storage space left for the model. Delete cached models or free disk space.';
+    return 'The browser has no storage space left for the model. Delete stored models (in “Change the model”) or free disk space.';
   }
   return String(error && error.message ? error.message : error);
 }
+
+/** Thrown when a newer `load` replaced this one: nobody is waiting for its answer. */
+class Superseded extends Error {}
+/** An error whose message is already written for the user. */
+class UserError extends Error {}
 
 async function openCache() {
   try {
@@ -30,60 +41,212 @@ async function openCache() {
   }
 }
 
-async function fetchModel(id, url) {
-  const cache = await openCache();
-  const cached = cache ? await cache.match(url) : undefined;
-  if (cached) {
-    const bytes = new Uint8Array(await cached.arrayBuffer());
-    post({ kind: 'progress', id, loaded: bytes.length, total: bytes.length });
-    return bytes;
-  }
-  let response;
-  try {
-    response = await fetch(url);
-  } catch (e) {
-    throw new Error(`The model could not be downloaded from ${url}: ${describe(e)}`);
-  }
-  if (!response.ok) {
-    throw new Error(`The model could not be downloaded: the server answered ${response.status} ${response.statusText} for ${url}`);
-  }
-  const total = Number(response.headers.get('content-length')) || 0;
-  const reader = response.body.getReader();
+function httpError(response, url) {
+  const s = response.status;
+  const why = s === 404 ? ' There is no such file: check the repository and the file name.'
+    : s === 401 || s === 403 ? ' The file is private or gated; this page can only download public models.'
+      : s >= 500 ? ' The server has a problem; try again later.' : '';
+  const text = response.statusText ? ` ${response.statusText}` : '';
+  return new UserError(`The model could not be downloaded: the server answered ${s}${text} for ${url}.${why}`);
+}
+
+/** The first byte of a 206 answer from its Content-Range (`bytes N-M/T`), and the total; null if not readable. */
+function contentRange(response) {
+  const m = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.headers.get('content-range') || '');
+  return m ? { start: Number(m[1]), total: m[2] === '*' ? 0 : Number(m[2]) } : null;
+}
+
+/**
+ * Downloads `url` with progress. A connection that drops mid-way is retried up to RETRIES times: resumed
+ * with `Range: bytes=N-` unless the server said it cannot (`Accept-Ranges: none`) or answers the range
+ * request with a whole file (200), in which case the download starts again.
+ */
+async function download(id, url, signal) {
   const chunks = [];
   let loaded = 0;
+  let total = 0;
+  let ranges = null; // true: `Accept-Ranges: bytes`; false: `none`; null: not said (or not readable)
+  let retries = 0;
   let lastPost = 0;
+  const progress = (note) => post(note ? { kind: 'progress', id, loaded, total, note } : { kind: 'progress', id, loaded, total });
+
+  const retryOrThrow = async (error, when) => {
+    if (signal.aborted) throw new Superseded();
+    if (retries >= RETRIES) {
+      throw new UserError(`The download of ${url} ${when} and did not recover after ${RETRIES} tries (${describe(error)}). `
+        + 'Check the internet connection, then try again.');
+    }
+    retries += 1;
+    const resume = loaded > 0 && ranges !== false;
+    progress(loaded > 0
+      ? `The connection dropped at ${mb(loaded)} MB; ${resume ? 'resuming where it stopped' : 'starting again'} (try ${retries} of ${RETRIES})…`
+      : `Could not reach the server; trying again (try ${retries} of ${RETRIES})…`);
+    await sleep(400 * retries);
+    if (signal.aborted) throw new Superseded();
+  };
+
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.byteLength;
-    const now = performance.now();
-    if (now - lastPost > 100) {
-      lastPost = now;
-      post({ kind: 'progress', id, loaded, total });
+    const resume = loaded > 0 && ranges !== false;
+    let response;
+    try {
+      response = await fetch(url, { signal, cache: 'no-store', headers: resume ? { Range: `bytes=${loaded}-` } : {} });
+    } catch (e) {
+      await retryOrThrow(e, loaded > 0 ? `broke off after ${mb(loaded)} MB` : 'could not start');
+      continue;
+    }
+    if (resume && response.status === 206) {
+      const range = contentRange(response);
+      if (range && range.start !== loaded) {
+        throw new UserError(`The download of ${url} could not be resumed: the server sent bytes from ${range.start}, not ${loaded}. Try again.`);
+      }
+    } else if (!response.ok) {
+      throw httpError(response, url);
+    } else {
+      // A whole file: the first answer, or a server that ignored the range request. (Re)start from zero.
+      chunks.length = 0;
+      loaded = 0;
+      total = Number(response.headers.get('content-length')) || 0;
+      const accept = (response.headers.get('accept-ranges') || '').toLowerCase();
+      ranges = accept.includes('bytes') ? true : accept.includes('none') ? false : null;
+    }
+    try {
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        loaded += value.byteLength;
+        const now = performance.now();
+        if (now - lastPost > 100) {
+          lastPost = now;
+          progress();
+        }
+      }
+      if (total > 0 && loaded < total) throw new Error(`the connection closed after ${mb(loaded)} of ${mb(total)} MB`);
+      break;
+    } catch (e) {
+      await retryOrThrow(e, `broke off after ${mb(loaded)} MB`);
     }
   }
-  post({ kind: 'progress', id, loaded, total: total || loaded });
+  progress();
   const bytes = new Uint8Array(loaded);
   let offset = 0;
   for (const c of chunks) { bytes.set(c, offset); offset += c.byteLength; }
-  if (cache) {
-    try {
-      await cache.put(url, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
-    } catch (e) {
-      post({ kind: 'error', id: null, message: `The model works but was not saved for next time: ${describe(e)}` });
-    }
-  }
   return bytes;
 }
 
+/** Says what is wrong when `bytes` are not a GGUF file (null when they look like one). */
+function notGguf(bytes, name) {
+  if (bytes.length >= 8 && bytes[0] === 0x47 && bytes[1] === 0x47 && bytes[2] === 0x55 && bytes[3] === 0x46) return null;
+  const lower = name.toLowerCase();
+  const jsonHeader = bytes.length > 9 && bytes[8] === 0x7b; // safetensors: u64 header length, then `{`
+  if (/\.safetensors\b/.test(lower) || /\.json\b/.test(lower) || jsonHeader) {
+    return `\`${name}\` is a safetensors model file, not GGUF. The engine reads only GGUF files today; safetensors support is coming.`;
+  }
+  const head = new TextDecoder().decode(bytes.subarray(0, 256)).trimStart().toLowerCase();
+  const html = head.startsWith('<!doctype html') || head.startsWith('<html');
+  // The engine's own wording (src/engine.rs), checked here first so the model in memory stays loaded.
+  return `\`${name}\` is not a GGUF file (it does not start with the GGUF magic bytes)${html ? ': the server sent a web page instead of the model, so the address is probably wrong' : ''}.`;
+}
+
 async function load(request) {
+  if (request.id !== latestLoad) return; // a newer load is queued behind this one
+  const controller = new AbortController();
+  loading = { id: request.id, controller };
+  const { signal } = controller;
+  const name = String(request.name);
   try {
-    const bytes = await fetchModel(request.id, request.url);
+    let bytes;
+    let cache = null;
+    let fromCache = false;
+    if (request.file) {
+      post({ kind: 'progress', id: request.id, loaded: 0, total: request.file.size || 0, note: 'Reading the file from your computer…' });
+      bytes = new Uint8Array(await request.file.arrayBuffer());
+      post({ kind: 'progress', id: request.id, loaded: bytes.length, total: bytes.length });
+    } else {
+      cache = await openCache();
+      const cached = cache ? await cache.match(request.url) : undefined;
+      if (cached) {
+        bytes = new Uint8Array(await cached.arrayBuffer());
+        fromCache = true;
+        post({ kind: 'progress', id: request.id, loaded: bytes.length, total: bytes.length, note: 'Found in this browser’s storage: nothing to download.' });
+      } else {
+        try {
+          bytes = await download(request.id, request.url, signal);
+        } catch (e) {
+          if (e instanceof Superseded || signal.aborted) throw new Superseded();
+          if (e instanceof UserError) throw e;
+          throw new Error(`The model could not be downloaded from ${request.url}: ${describe(e)}`);
+        }
+      }
+    }
+    if (signal.aborted) throw new Superseded();
+    const problem = notGguf(bytes, name);
+    if (problem) {
+      if (fromCache) await cache.delete(request.url).catch(() => {});
+      throw new Error(problem);
+    }
     await yieldToEvents();
-    post(engine.load(request.id, bytes, request.name, request.requantize !== false));
+    if (signal.aborted) throw new Superseded();
+    const event = engine.load(request.id, bytes, name, request.requantize !== false);
+    loadedEvent = event && event.kind === 'loaded' ? event : null; // a failed engine load drops the old model
+    if (loadedEvent && cache && !fromCache) {
+      try {
+        await cache.put(request.url, new Response(bytes, {
+          headers: {
+            'content-type': 'application/octet-stream',
+            'x-infill-bytes': String(bytes.length),
+            'x-infill-name': encodeURIComponent(name),
+          },
+        }));
+      } catch (e) {
+        post({ kind: 'error', id: null, message: `The model works, but it could not be stored for next time: ${describe(e)}` });
+      }
+    }
+    post(event);
   } catch (e) {
+    if (e instanceof Superseded) return; // a newer load replaced this one
     post({ kind: 'error', id: request.id, message: describe(e) });
+    if (loadedEvent) post(loadedEvent); // the previous model is still in memory and usable
+  } finally {
+    if (loading && loading.id === request.id) loading = null;
+  }
+}
+
+async function cacheList(id) {
+  const entries = [];
+  const cache = await openCache();
+  if (cache) {
+    for (const req of await cache.keys()) {
+      const res = await cache.match(req);
+      if (!res) continue;
+      let bytes = Number(res.headers.get('x-infill-bytes')) || Number(res.headers.get('content-length')) || 0;
+      if (!bytes) bytes = (await res.blob()).size;
+      let name = '';
+      try { name = decodeURIComponent(res.headers.get('x-infill-name') || ''); } catch (_) { name = ''; }
+      if (!name) {
+        try { name = decodeURIComponent(new URL(req.url).pathname.split('/').pop()); } catch (_) { name = req.url; }
+      }
+      entries.push({ url: req.url, name, bytes });
+    }
+  }
+  let quota = null;
+  try {
+    const estimate = await self.navigator.storage?.estimate?.();
+    if (estimate && Number.isFinite(estimate.quota)) quota = estimate.quota;
+  } catch (_) { quota = null; }
+  post({ kind: 'cache', id, entries, quota });
+}
+
+async function cacheRequest(request) {
+  try {
+    if (request.kind === 'cache_delete') {
+      const cache = await openCache();
+      if (cache) await cache.delete(request.url);
+    }
+    await cacheList(request.id);
+  } catch (e) {
+    post({ kind: 'error', id: null, message: `The stored models could not be read: ${describe(e)}` });
   }
 }
 
@@ -107,7 +270,8 @@ async function complete(request) {
   }
 }
 
-// Requests are handled one at a time, in order; `cancel` jumps the queue.
+// Requests are handled one at a time, in order; `cancel` jumps the queue, and a `load` stops a download
+// still in progress. Cache requests and scores are answered at once.
 let chain = Promise.resolve();
 self.onmessage = (e) => {
   const request = e.data;
@@ -119,6 +283,14 @@ self.onmessage = (e) => {
     // Pure computation, no model: answered at once, even while a completion runs.
     post(engine ? engine.score(request) : { kind: 'error', id: request.id, message: 'the engine is still starting' });
     return;
+  }
+  if (request.kind === 'cache_list' || request.kind === 'cache_delete') {
+    cacheRequest(request);
+    return;
+  }
+  if (request.kind === 'load') {
+    latestLoad = request.id;
+    if (loading) loading.controller.abort();
   }
   chain = chain.then(() => (request.kind === 'load' ? load(request) : request.kind === 'complete' ? complete(request) : post({ kind: 'error', id: request.id ?? null, message: `unknown request kind ${request.kind}` })));
 };

@@ -1,0 +1,356 @@
+// Browser tests of the Models section: the catalog, Hub downloads (progress, errors, resume), the browser's
+// model storage, local files (file input and drag and drop). The Hub cannot be reached from the test machine,
+// so the test server plays it under /hub/ and the page is opened with `?hub=./hub`; the repositories there
+// (test/tiny, flaky/tiny) are made-up names holding the default model's file, never a real repository's name.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MODEL, OUT, base, server, test, waitStatus } from './harness.mjs';
+
+const FILE = 'SmolLM2-135M-Instruct.Q4_1.gguf';
+const MODEL_MB = '98.4 MB';
+const HUB = '?hub=./hub';
+const ORIGIN = new URL(base).origin;
+const XSS_NAME = '<img src=x onerror=alert(1)>.gguf';
+
+const hubDir = mkdtempSync(join(tmpdir(), 'infill-hub-'));
+for (const repo of ['test/tiny', 'flaky/tiny']) {
+  mkdirSync(join(hubDir, repo), { recursive: true });
+  symlinkSync(MODEL, join(hubDir, repo, FILE));
+}
+const localDir = mkdtempSync(join(tmpdir(), 'infill-local-'));
+symlinkSync(MODEL, join(localDir, 'my-own-model.gguf'));
+server.hub.dir = hubDir;
+
+const SAMPLE = [
+  'def average(values):',
+  '    """Return the arithmetic mean of a list of numbers."""',
+  '    total = 0',
+  '    for v in values:',
+  '        total += v',
+  '    return total / len(values)',
+  '',
+].join('\n');
+
+const hubPath = (repo, file = FILE) => `/hub/${repo}/resolve/main/${file}`;
+const modelHash = (key) => `#model=${encodeURIComponent(key)}`;
+const ggufRequests = (since, path) => server.requests.slice(since).filter((r) => (path ? r.path === path : r.path.endsWith('.gguf')));
+
+async function ready(page, timeout = 120_000) {
+  assert.equal(await waitStatus(page, ['ready', 'error'], timeout), 'ready', await page.getByTestId('error').textContent());
+}
+
+async function openModels(page) {
+  if (!(await page.locator('#models').evaluate((d) => d.open))) await page.locator('#models > summary').click();
+}
+
+async function loadCustom(page, repo, file) {
+  await openModels(page);
+  await page.getByTestId('custom-repo').fill(repo);
+  await page.getByTestId('custom-file').fill(file);
+  await page.getByTestId('custom-load').click();
+}
+
+/** Hides line `line`, runs a greedy completion and returns the guess (the page must have a model). */
+async function completeOnce(page, line = 6) {
+  await page.getByTestId('code').fill(SAMPLE);
+  await page.locator('#set-beams').fill('1');
+  await page.getByTestId(`line-${line}`).click();
+  await page.getByTestId('complete').click();
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done');
+  const guess = await page.getByTestId('completion').textContent();
+  assert.ok(guess.trim().length > 0, 'the completion is empty');
+  return guess;
+}
+
+const modelLine = (page) => page.locator('#model-line').textContent();
+const cachedUrls = (page) => page.evaluate(async () => (await (await caches.open('infill-models-v1')).keys()).map((r) => r.url));
+
+await test('a model from a Hub repository (?hub=./hub) downloads with a moving progress bar, then completes a line', async (page) => {
+  server.hub.bytesPerSecond = 30e6; // about 3 s for 98 MB: slow enough to watch the bar move
+  try {
+    await page.goto(base + HUB);
+    await ready(page);
+    await page.evaluate(() => {
+      window.seen = [];
+      const bar = document.querySelector('[data-testid=progress]');
+      const text = document.getElementById('progress-text');
+      new MutationObserver(() => window.seen.push({ value: bar.value, max: bar.max, text: text.textContent }))
+        .observe(text, { childList: true, characterData: true, subtree: true });
+    });
+    const mark = server.requests.length;
+    await loadCustom(page, 'test/tiny', FILE);
+    assert.equal(await page.getByTestId('status').textContent(), 'loading');
+    await ready(page);
+    assert.equal(ggufRequests(mark).map((r) => r.path).join(), hubPath('test/tiny'));
+
+    const seen = await page.evaluate(() => window.seen);
+    const values = [...new Set(seen.map((s) => s.value))];
+    assert.ok(values.length >= 5, `the bar moved through only ${values.length} values`);
+    assert.deepEqual(values, [...values].sort((a, b) => a - b), 'the bar went backwards');
+    assert.ok(seen.some((s) => s.text.includes(`MB of ${MODEL_MB}`)), 'no "x MB of 98.4 MB"');
+    assert.ok(seen.some((s) => /MB\/s/.test(s.text) && /left/.test(s.text)), 'no speed and time left');
+
+    assert.match(await modelLine(page), /SmolLM2-135M-Instruct\.Q4_1\.gguf \(test\/tiny\) is loaded/);
+    assert.ok(page.url().includes(modelHash(`test/tiny/${FILE}`).slice(1)), `the link does not name the model: ${page.url()}`);
+    await completeOnce(page);
+  } finally {
+    server.hub.bytesPerSecond = 0;
+  }
+});
+
+await test('a missing Hub file gives a visible error naming its URL; the page stays usable and the default model loads after it', async (page) => {
+  await page.goto(base + HUB + modelHash('nobody/missing/nothing.gguf'));
+  assert.equal(await waitStatus(page, ['ready', 'error'], 60_000), 'error');
+  const error = page.getByTestId('error');
+  assert.ok(await error.isVisible(), 'no visible error');
+  const text = await error.textContent();
+  assert.ok(text.includes(`${ORIGIN}${hubPath('nobody/missing', 'nothing.gguf')}`), `the error does not name the URL: ${text}`);
+  assert.match(text, /404/);
+  assert.ok(await page.locator('#retry').isVisible(), 'no retry button');
+
+  // The default model, chosen from the catalog with the keyboard.
+  await page.locator('#models > summary').focus();
+  await page.keyboard.press('Enter');
+  await page.getByTestId('model-option-smollm2-135m').focus();
+  await page.keyboard.press('Space');
+  await page.getByTestId('model-load').focus();
+  await page.keyboard.press('Enter');
+  await ready(page);
+  assert.ok(await error.isHidden(), 'the old error is still shown');
+  assert.ok(page.url().includes('model=smollm2-135m'), page.url());
+
+  // Another missing file while a model is loaded: the error names it, and the loaded model stays in use.
+  await loadCustom(page, 'nobody/missing', 'other.gguf');
+  await error.waitFor({ state: 'visible', timeout: 30_000 });
+  assert.ok((await error.textContent()).includes(`${ORIGIN}${hubPath('nobody/missing', 'other.gguf')}`));
+  assert.equal(await waitStatus(page, ['ready'], 30_000), 'ready');
+  assert.match(await page.locator('#status-label').textContent(), /Still using SmolLM2-135M-Instruct \(Q4_1\)/);
+  assert.ok(page.url().includes('model=smollm2-135m'), `the link names the failed model: ${page.url()}`);
+  await completeOnce(page);
+});
+
+await test('choosing another model while a download runs cancels the download and loads the new choice', async (page) => {
+  server.hub.bytesPerSecond = 8e6; // about 12 s for the whole file
+  try {
+    await page.goto(base + HUB);
+    await ready(page);
+    await loadCustom(page, 'test/tiny', FILE);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=progress]').value) > 1e6);
+    const started = Date.now();
+    await page.getByTestId('model-option-smollm2-135m').check();
+    await page.getByTestId('model-load').click();
+    await ready(page);
+    assert.ok(Date.now() - started < 8000, 'the new model waited for the old download');
+    assert.match(await modelLine(page), /^SmolLM2-135M-Instruct \(Q4_1\) is loaded/);
+    await page.waitForTimeout(500);
+    assert.ok(await page.getByTestId('error').isHidden(), await page.getByTestId('error').textContent());
+    assert.ok(!(await cachedUrls(page)).some((u) => u.includes('test/tiny')), 'the cancelled download was stored');
+  } finally {
+    server.hub.bytesPerSecond = 0;
+  }
+});
+
+await test('a reload loads the model from the browser storage without any network request for the .gguf', async (page) => {
+  const path = hubPath('test/tiny');
+  const first = server.requests.length;
+  await page.goto(base + HUB + modelHash(`test/tiny/${FILE}`));
+  await ready(page);
+  assert.equal(ggufRequests(first, path).length, 1, 'the first visit did not download the model');
+  const mark = server.requests.length;
+  await page.reload();
+  await ready(page);
+  assert.deepEqual(ggufRequests(mark), [], 'the reload downloaded a model file');
+  assert.match(await modelLine(page), /\(test\/tiny\) is loaded/);
+});
+
+await test('Stored models lists each downloaded model with its size and the total; Delete removes it', async (page) => {
+  await page.goto(base + HUB);
+  await ready(page);
+  await loadCustom(page, 'test/tiny', FILE);
+  await ready(page);
+  const entries = page.locator('[data-testid=cache-list] .cache-entry');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=cache-list] .cache-entry').length === 2);
+  const texts = await entries.allTextContents();
+  assert.ok(texts.some((t) => t.includes('SmolLM2-135M-Instruct (Q4_1)') && t.includes(MODEL_MB)), texts.join(' | '));
+  const tiny = texts.findIndex((t) => t.includes(`${FILE} (test/tiny)`) && t.includes(MODEL_MB) && t.includes('in use'));
+  assert.ok(tiny >= 0, texts.join(' | '));
+  assert.match(await page.getByTestId('cache-total').textContent(), /2 models · 196\.7 MB in total/);
+
+  await page.getByTestId(`cache-delete-${tiny}`).click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=cache-list] .cache-entry').length === 1);
+  assert.ok(!(await entries.allTextContents()).join().includes('test/tiny'));
+  assert.match(await page.getByTestId('cache-total').textContent(), /1 model · 98\.4 MB in total/);
+  assert.match(await page.getByTestId('cache-total').textContent(), /stays loaded until this tab closes/);
+  assert.ok(!(await cachedUrls(page)).some((u) => u.includes('test/tiny')), 'the file is still in the Cache API');
+
+  // Really gone: the next visit downloads it again.
+  const mark = server.requests.length;
+  await page.reload();
+  await ready(page);
+  assert.equal(ggufRequests(mark, hubPath('test/tiny')).length, 1);
+});
+
+await test('a .gguf file chosen with the file input loads, and is neither stored nor put in the link', async (page) => {
+  await page.goto(base);
+  await ready(page);
+  await openModels(page);
+  await page.getByTestId('model-file').setInputFiles(join(localDir, 'my-own-model.gguf'));
+  assert.equal(await page.getByTestId('status').textContent(), 'loading');
+  await ready(page);
+  assert.match(await modelLine(page), /^my-own-model\.gguf is loaded/);
+  assert.ok(!(await cachedUrls(page)).some((u) => u.includes('my-own-model')));
+  await page.waitForTimeout(400);
+  assert.ok(!page.url().includes('model='), page.url());
+  await completeOnce(page);
+});
+
+await test('a .gguf file dropped on the page loads; its HTML-looking name is shown as text and nothing runs', async (page) => {
+  const dialogs = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  await page.goto(base);
+  await ready(page);
+  await page.evaluate(async (name) => {
+    const blob = await (await fetch('./models/SmolLM2-135M-Instruct.Q4_1.gguf')).blob();
+    window.dropped = new DataTransfer();
+    window.dropped.items.add(new File([blob], name));
+    const fire = (type) => document.getElementById('code')
+      .dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: window.dropped }));
+    fire('dragenter');
+    fire('dragover');
+  }, XSS_NAME);
+  assert.ok(await page.getByTestId('drop-overlay').isVisible(), 'no drop overlay while dragging');
+  assert.match(await page.getByTestId('drop-overlay').textContent(), /Drop the model file/);
+  await page.evaluate(() => document.getElementById('code')
+    .dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: window.dropped })));
+  assert.ok(await page.getByTestId('drop-overlay').isHidden(), 'the overlay stayed');
+  assert.equal(await page.getByTestId('code').inputValue().then((v) => v.includes('GGUF')), false, 'the file went into the editor');
+  await ready(page);
+  assert.ok((await modelLine(page)).startsWith(`${XSS_NAME} is loaded`), await modelLine(page));
+  assert.equal(await page.locator('img').count(), 0, 'the file name became an element');
+  assert.deepEqual(dialogs, []);
+});
+
+await test('a file that is not a model gives a clear error and the model in use stays usable', async (page) => {
+  const dialogs = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss().catch(() => {}); });
+  const name = '"><svg onload=alert(2)>notes.gguf';
+  await page.goto(base);
+  await ready(page);
+  await openModels(page);
+  await page.getByTestId('model-file').setInputFiles({
+    name, mimeType: 'application/octet-stream', buffer: Buffer.from('These are my notes, not a model.\n'.repeat(40)),
+  });
+  const error = page.getByTestId('error');
+  await error.waitFor({ state: 'visible', timeout: 30_000 });
+  assert.ok((await error.textContent()).includes(`\`${name}\` is not a GGUF file`), await error.textContent());
+  assert.equal(await waitStatus(page, ['ready'], 30_000), 'ready');
+  assert.match(await page.locator('#status-label').textContent(), /Still using SmolLM2-135M-Instruct \(Q4_1\)/);
+  assert.equal(await page.locator('svg, img').count(), 0, 'the file name became an element');
+  await completeOnce(page);
+  assert.deepEqual(dialogs, []);
+});
+
+await test('safetensors files and the tiny_starcoder_py entry say safetensors support is coming; catalog entries use the Hub layout', async (page) => {
+  await page.goto(base + HUB);
+  await ready(page);
+  await openModels(page);
+  const options = page.locator('[data-testid=model-select] .model-option');
+  assert.equal(await options.count(), 4);
+  const texts = await options.allTextContents();
+  for (const [name, size, fim] of [
+    ['SmolLM2-135M-Instruct (Q4_1)', '98.4 MB', 'not trained for fill-in-the-middle: sees only the code above'],
+    ['SmolLM2-360M-Instruct (Q8_0)', 'about 386 MB', 'not trained for fill-in-the-middle'],
+    ['Qwen2.5-Coder-0.5B (Q8_0, FIM)', 'about 531 MB', 'trained for fill-in-the-middle: sees the code above and below'],
+    ['bigcode/tiny_starcoder_py', 'about 657 MB', 'coming soon: needs the GPT-BigCode loader'],
+  ]) {
+    assert.ok(texts.some((t) => t.includes(name) && t.includes(size) && t.includes(fim)), `${name}: ${texts.join(' | ')}`);
+  }
+  assert.ok(await page.getByTestId('model-option-tiny-starcoder-py').isDisabled());
+
+  // A safetensors set dropped on the page.
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    for (const name of ['model.safetensors', 'tokenizer.json', 'config.json']) dt.items.add(new File(['{}'], name));
+    document.body.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));
+  });
+  const error = page.getByTestId('error');
+  assert.ok(await error.isVisible());
+  assert.match(await error.textContent(), /safetensors support is coming/);
+  assert.equal(await page.getByTestId('status').textContent(), 'ready');
+  // …and typed into the custom fields.
+  await loadCustom(page, 'bigcode/tiny_starcoder_py', 'model.safetensors');
+  assert.match(await page.getByTestId('custom-msg').textContent(), /safetensors support is coming/);
+  assert.equal(await page.getByTestId('status').textContent(), 'ready');
+
+  // A catalog model from the Hub is fetched from {hub}/{repo}/resolve/main/{file} (absent here: a 404).
+  await page.getByTestId('model-option-smollm2-360m').check();
+  assert.match(await page.locator('#catalog-hint').textContent(), /Downloads about 386 MB from Hugging Face/);
+  await page.getByTestId('model-load').click();
+  await error.waitFor({ state: 'visible' });
+  await page.waitForFunction(() => /404/.test(document.getElementById('error-text').textContent));
+  assert.ok((await error.textContent()).includes(
+    `${ORIGIN}/hub/HuggingFaceTB/SmolLM2-360M-Instruct-GGUF/resolve/main/smollm2-360m-instruct-q8_0.gguf`));
+  assert.equal(await waitStatus(page, ['ready'], 30_000), 'ready');
+});
+
+await test('a download cut off after 1 MB resumes with a Range request and the stored model is intact', async (page) => {
+  const path = hubPath('flaky/tiny');
+  server.hub.dropOnce.add(path);
+  await page.addInitScript(() => {
+    window.notes = [];
+    document.addEventListener('DOMContentLoaded', () => {
+      const text = document.getElementById('progress-text');
+      new MutationObserver(() => window.notes.push(text.textContent))
+        .observe(text, { childList: true, characterData: true, subtree: true });
+    });
+  });
+  const mark = server.requests.length;
+  await page.goto(base + HUB + modelHash(`flaky/tiny/${FILE}`));
+  await ready(page);
+  const requests = ggufRequests(mark, path);
+  assert.equal(requests.length, 2, JSON.stringify(requests));
+  assert.equal(requests[0].status, 200);
+  assert.ok(requests[0].cut, 'the server did not cut the first answer');
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(requests[1].range ?? '')?.[1]);
+  assert.ok(resumedAt > 0 && resumedAt <= 1 << 20, `second request: ${JSON.stringify(requests[1])}`);
+  assert.equal(requests[1].status, 206);
+  const notes = await page.evaluate(() => window.notes);
+  assert.ok(notes.some((n) => /connection dropped at .* resuming where it stopped \(try 1 of 3\)/.test(n)), notes.slice(-5).join(' | '));
+
+  const want = createHash('sha256').update(readFileSync(MODEL)).digest('hex');
+  const got = await page.evaluate(async (url) => {
+    const response = await (await caches.open('infill-models-v1')).match(url);
+    const digest = await crypto.subtle.digest('SHA-256', await response.arrayBuffer());
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+  }, ORIGIN + path);
+  assert.equal(got, want, 'the resumed file differs from the original');
+});
+
+await test('a full storage quota is reported clearly, and the model still works', async (page, context) => {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: ORIGIN, quotaSize: 20e6 });
+  await page.goto(base);
+  await ready(page);
+  const error = page.getByTestId('error');
+  await error.waitFor({ state: 'visible', timeout: 10_000 });
+  assert.match(await error.textContent(), /could not be stored for next time: The browser has no storage space left/);
+  assert.equal(await page.getByTestId('status').textContent(), 'ready');
+  await openModels(page);
+  await page.waitForFunction(() => /No models stored yet/.test(document.querySelector('[data-testid=cache-list]').textContent));
+});
+
+await test('the Models panel fits a 390 px phone screen and a desktop one (screenshots in out/)', async (page) => {
+  for (const [width, height, file] of [[390, 844, 'models-phone.png'], [1280, 900, 'models-desktop.png']]) {
+    await page.setViewportSize({ width, height });
+    if (page.url() === 'about:blank') {
+      await page.goto(base);
+      await ready(page);
+      await openModels(page);
+    }
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `overflows at ${width} px`);
+    await page.locator('.model-bar').screenshot({ path: join(OUT, file) });
+  }
+});
