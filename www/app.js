@@ -1369,7 +1369,7 @@ function buildMetrics() {
     bar.setAttribute('aria-hidden', 'true');
     const explain = el('p', 'metric-explain', m.explain);
     const link = el('a', 'metric-link', 'Precise definition');
-    link.href = `docs/metrics.md#${m.key}`;
+    link.href = `docs/metrics.html#${m.key}`;
     link.setAttribute('aria-label', `Precise definition of ${m.name}`);
     card.append(top, value, bar, explain, link);
     ui.metrics.append(card);

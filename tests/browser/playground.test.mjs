@@ -122,3 +122,18 @@ await test('Random masks a non-blank line other than the def line', async (page)
   }
 });
 
+
+await test('every metric links to its precise definition, which opens offline', async (page) => {
+  await page.goto(base);
+  const keys = ['exact', 'chrf', 'bleu', 'wer', 'iou', 'edit_sim', 'cosine'];
+  for (const key of keys) {
+    const link = page.locator(`a[href$="docs/metrics.html#${key}"]`).first();
+    assert.equal(await link.count(), 1, `no definition link for ${key}`);
+  }
+  const definitions = await page.request.get(`${base}docs/metrics.html`);
+  assert.equal(definitions.status(), 200);
+  const html = await definitions.text();
+  for (const key of keys) assert.ok(html.includes(`id="${key}"`), `the definitions page has no #${key}`);
+  await page.goto(`${base}docs/metrics.html#chrf`);
+  assert.match(await page.locator('h2:has-text("chrF")').first().textContent(), /chrF/);
+});
