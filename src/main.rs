@@ -116,6 +116,30 @@ enum Command {
         #[arg(long)]
         summary: bool,
     },
+    /// List every function (`def`, `async def`) of the `*.py` files under a folder, one JSON line
+    /// each, with the line numbers Python's `ast` gives; skipped files go to standard error.
+    Functions {
+        /// The folder, walked recursively.
+        dir: PathBuf,
+    },
+    /// Turn the `*.py` files under a folder into fill-in-the-middle tasks: JSONL on standard
+    /// output, a summary with the skipped files on standard error.
+    Dataset {
+        /// The folder, walked recursively.
+        dir: PathBuf,
+        /// Seed of the line draw: the same folder and seed give the same tasks.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Hide every candidate line of each function, not one drawn at random.
+        #[arg(long)]
+        every_line: bool,
+        /// The code around the hidden line: `function` or `file`.
+        #[arg(long, default_value = "function")]
+        context: String,
+        /// Skip files larger than this many bytes.
+        #[arg(long, default_value_t = infill::dataset::DEFAULT_MAX_FILE_BYTES)]
+        max_file_bytes: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -196,6 +220,36 @@ fn run(cli: Cli) -> Result<(), String> {
             eval(&engine, &data, config, limit, shard, !no_cosine)
         }
         Command::Merge { files } => merge(&files),
+        Command::Functions { dir } => {
+            let out = infill::dataset::cli::run_functions_cli(&dir)?;
+            std::io::stdout()
+                .lock()
+                .write_all(out.stdout.as_bytes())
+                .map_err(|e| e.to_string())?;
+            eprint!("{}", out.stderr);
+            Ok(())
+        }
+        Command::Dataset {
+            dir,
+            seed,
+            every_line,
+            context,
+            max_file_bytes,
+        } => {
+            let config = infill::dataset::cli::dataset_config(
+                seed,
+                every_line,
+                &context,
+                Some(max_file_bytes),
+            )?;
+            let out = infill::dataset::cli::run_dataset_cli(&dir, &config)?;
+            std::io::stdout()
+                .lock()
+                .write_all(out.stdout.as_bytes())
+                .map_err(|e| e.to_string())?;
+            eprint!("{}", out.stderr);
+            Ok(())
+        }
     }
 }
 
