@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests: the real default model, loaded once per test binary.
 
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -35,7 +38,6 @@ pub fn engine() -> &'static Engine {
 }
 
 /// The default model with its weights as stored (Q4_1), loaded once.
-#[allow(dead_code)] // Not every test binary compares the two.
 pub fn engine_as_stored() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| load(false))
