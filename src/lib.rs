@@ -10,6 +10,7 @@
 //! 4. [`generation`]: greedy and beam search, one step a call, with single-line stopping.
 //! 5. [`metrics`]: exact match, chrF, BLEU, WER, IoU and edit similarity, equal to sacrebleu and jiwer.
 //! 6. [`engine`]: ties them together; the CLI (`src/main.rs`) and the worker (`src/web/`) call only this.
+//! 7. [`dataset`]: a folder of Python becomes masked-line tasks; [`report`] summarises scored runs.
 //!
 //! ```
 //! let masked = infill::prompt::mask_line("def f(x):\n    return x\n", 2).unwrap();
