@@ -78,6 +78,45 @@ pub enum Request {
         /// The stored file's address, as listed in a [`CacheEntry`].
         url: String,
     },
+    /// Turn Python files into masked-line tasks with the dataset code of `infill dataset`, so the same
+    /// files and settings give byte-identical tasks. Answered at once by [`Event::Dataset`] (no model
+    /// needed).
+    Dataset {
+        /// The request id.
+        id: u32,
+        /// The files, each with its path relative to the chosen folder (`/`-separated, as the CLI
+        /// writes it). Ignored when `builtin` is set.
+        #[serde(default)]
+        files: Vec<SourceFile>,
+        /// A built-in dataset instead of `files`: `"easy40"` (its fixed tasks; the options below are
+        /// ignored).
+        #[serde(default)]
+        builtin: Option<String>,
+        /// Seed of the line draw (`infill dataset --seed`).
+        #[serde(default)]
+        seed: u64,
+        /// One random line per function, or every line (`--every-line`).
+        #[serde(default)]
+        mode: crate::dataset::MaskMode,
+        /// The code around the hidden line (`--context`).
+        #[serde(default)]
+        context: crate::dataset::Context,
+        /// Files over this many bytes are skipped (`--max-file-bytes`); absent means the CLI's default.
+        #[serde(default)]
+        max_file_bytes: Option<usize>,
+    },
+    /// Summarise scored results as `infill eval` and `infill merge` do (mean with 95% bootstrap
+    /// interval per metric, corpus chrF/BLEU), once per group. Answered at once by [`Event::Summary`].
+    Summarize {
+        /// The request id.
+        id: u32,
+        /// The groups to summarise (for example the whole run, then each file). Scores are recomputed
+        /// from each pair, as `infill merge` does.
+        groups: Vec<SummaryGroup>,
+        /// Seed of the bootstrap; the CLI uses 0.
+        #[serde(default)]
+        seed: u64,
+    },
 }
 
 fn default_true() -> bool {
@@ -216,6 +255,28 @@ pub enum Event {
         /// A message for the user.
         message: String,
     },
+    /// The answer to [`Request::Dataset`]: the tasks, and what the files held.
+    Dataset {
+        /// The `Dataset` request this answers.
+        id: u32,
+        /// The tasks, in the order `infill dataset` writes them.
+        tasks: Vec<crate::dataset::Task>,
+        /// The files that gave no tasks, by path, with the reason shown to users.
+        skipped: Vec<SkippedView>,
+        /// How many files were parsed (skipped files not included).
+        files_read: usize,
+        /// How many functions those files hold.
+        functions: usize,
+        /// The settings the tasks were built with (Easy 40's own for the built-in set).
+        config: crate::dataset::DatasetConfig,
+    },
+    /// The answer to [`Request::Summarize`]: one summary per group, in order.
+    Summary {
+        /// The `Summarize` request this answers.
+        id: u32,
+        /// One entry per group.
+        summaries: Vec<NamedSummary>,
+    },
 }
 
 /// One model file stored in the browser's Cache API.
@@ -287,4 +348,81 @@ pub struct RunStats {
     pub total_ms: f64,
     /// Decoding steps per second after the first token.
     pub tokens_per_second: f64,
+}
+
+/// A file handed to the worker: its path and its raw bytes (a `Uint8Array` in the browser, an array of
+/// numbers in JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFile {
+    /// The path relative to the chosen folder, `/`-separated.
+    pub path: String,
+    /// The file's contents, undecoded.
+    pub bytes: FileBytes,
+}
+
+/// Raw file bytes that serialise as bytes (a `Uint8Array` through `serde_wasm_bindgen`, copied once)
+/// and also read from a JSON array of numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileBytes(pub Vec<u8>);
+
+impl Serialize for FileBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for FileBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FileBytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the bytes of a file")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<FileBytes, E> {
+                Ok(FileBytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<FileBytes, E> {
+                Ok(FileBytes(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FileBytes, A::Error> {
+                let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(b) = seq.next_element::<u8>()? {
+                    bytes.push(b);
+                }
+                Ok(FileBytes(bytes))
+            }
+        }
+        deserializer.deserialize_byte_buf(Visitor)
+    }
+}
+
+/// A skipped file as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedView {
+    /// The file's path, as given.
+    pub path: String,
+    /// Why it gave no tasks (the text `infill dataset` prints).
+    pub reason: String,
+}
+
+/// Hypothesis/reference pairs summarised together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryGroup {
+    /// What the group is (for example `all` or a file's path); echoed in the answer.
+    pub name: String,
+    /// The model's texts and the hidden lines.
+    pub pairs: Vec<ScorePair>,
+}
+
+/// The summary of one [`SummaryGroup`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamedSummary {
+    /// The group's name.
+    pub name: String,
+    /// Means with 95% bootstrap intervals, and corpus chrF/BLEU.
+    pub summary: crate::report::Summary,
 }

@@ -9,6 +9,8 @@ export const REQ = Object.freeze({
   SCORE: 'score',
   CACHE_LIST: 'cache_list',
   CACHE_DELETE: 'cache_delete',
+  DATASET: 'dataset',
+  SUMMARIZE: 'summarize',
 });
 
 /** Event kinds, worker → page. */
@@ -23,6 +25,8 @@ export const EV = Object.freeze({
   SCORED: 'scored',
   CACHE: 'cache',
   ERROR: 'error',
+  DATASET: 'dataset',
+  SUMMARY: 'summary',
 });
 
 /** The model the page loads as soon as the worker says `ready` (unless the URL asks for another). */
@@ -213,7 +217,16 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @typedef {{kind: 'score', id: number, pairs: {hypothesis: string, reference: string}[],
  *   corpora?: {hypotheses: string[], references: string[]}[]}} ScoreRequest
  *   Answered by {kind: 'scored', id, scores: Scores[], corpora: {corpus_chrf, corpus_bleu}[]}.
- * @typedef {LoadRequest|CompleteRequest|CancelRequest|ScoreRequest|CacheListRequest|CacheDeleteRequest} Request
+ * @typedef {{path: string, bytes: Uint8Array}} SourceFile  a file, its path relative to the chosen folder
+ * @typedef {{kind: 'dataset', id: number, files: SourceFile[], builtin?: 'easy40', seed: number,
+ *   mode: 'one_random'|'every_line', context: 'function'|'file', max_file_bytes?: number}} DatasetRequest
+ *   Tasks from files with the CLI's dataset code (`infill dataset DIR --seed N`): the same files and settings
+ *   give byte-identical tasks. `builtin` ignores the files and options. Answered at once by a `dataset` event.
+ * @typedef {{name: string, pairs: {hypothesis: string, reference: string}[]}} SummaryGroup
+ * @typedef {{kind: 'summarize', id: number, groups: SummaryGroup[], seed?: number}} SummarizeRequest
+ *   The `infill eval` summary of each group (scores recomputed from the pairs, bootstrap seed 0 by default).
+ *   Answered at once by a `summary` event.
+ * @typedef {LoadRequest|CompleteRequest|CancelRequest|ScoreRequest|CacheListRequest|CacheDeleteRequest|DatasetRequest|SummarizeRequest} Request
  */
 
 /**
@@ -277,7 +290,15 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @typedef {{url: string, name: string, bytes: number}} CacheEntry  one stored model file
  * @typedef {{kind: 'cache', id: number, entries: CacheEntry[], quota: number|null}} CacheEvent
  *   The stored model files; `quota`: bytes the browser lets this site store, when it says.
- * @typedef {ReadyEvent|ProgressEvent|LoadedEvent|StartedEvent|BeamsEvent|DoneEvent|CancelledEvent|ErrorEvent|CacheEvent} WorkerEvent
+ * @typedef {{id: string, path: string, function: string, start_line: number, end_line: number,
+ *   masked_line: number, prefix: string, middle: string, suffix: string}} Task  one masked line (src/dataset)
+ * @typedef {{kind: 'dataset', id: number, tasks: Task[], skipped: {path: string, reason: string}[],
+ *   files_read: number, functions: number,
+ *   config: {seed: number, mode: string, context: string, max_file_bytes: number}}} DatasetEvent
+ * @typedef {{metric: string, value: {mean: number, low: number, high: number}}} SummaryRow
+ * @typedef {{count: number, rows: SummaryRow[], corpus_chrf: number, corpus_bleu: number}} Summary
+ * @typedef {{kind: 'summary', id: number, summaries: {name: string, summary: Summary}[]}} SummaryEvent
+ * @typedef {ReadyEvent|ProgressEvent|LoadedEvent|StartedEvent|BeamsEvent|DoneEvent|CancelledEvent|ErrorEvent|CacheEvent|DatasetEvent|SummaryEvent} WorkerEvent
  */
 
 function clampInt(value, { min, max }, fallback) {
@@ -335,4 +356,23 @@ export function cancelRequest(id) {
 /** True when `data` looks like a worker event (an object with a known `kind`). */
 export function isWorkerEvent(data) {
   return data !== null && typeof data === 'object' && Object.values(EV).includes(data.kind);
+}
+
+/**
+ * @param {number} id
+ * @param {{files?: SourceFile[], builtin?: string, seed?: number, everyLine?: boolean, context?: string}} options
+ * @returns {DatasetRequest}
+ */
+export function datasetRequest(id, { files = [], builtin, seed = 0, everyLine = false, context = 'function' } = {}) {
+  const request = {
+    kind: REQ.DATASET, id, files, seed: Number(seed) || 0,
+    mode: everyLine ? 'every_line' : 'one_random', context: context === 'file' ? 'file' : 'function',
+  };
+  if (builtin) request.builtin = String(builtin);
+  return request;
+}
+
+/** @returns {SummarizeRequest} */
+export function summarizeRequest(id, groups, seed = 0) {
+  return { kind: REQ.SUMMARIZE, id, groups, seed };
 }

@@ -284,6 +284,16 @@ self.onmessage = (e) => {
     post(engine ? engine.score(request) : { kind: 'error', id: request.id, message: 'the engine is still starting' });
     return;
   }
+  if (request.kind === 'dataset' || request.kind === 'summarize') {
+    // Batch evaluation (src/web/batch.rs): pure computation, answered at once, even while a completion runs.
+    if (!engine) { post({ kind: 'error', id: request.id, message: 'the engine is still starting' }); return; }
+    try {
+      post(request.kind === 'dataset' ? engine.dataset(request) : engine.summarize(request));
+    } catch (e) {
+      post({ kind: 'error', id: request.id, message: `The engine crashed: ${describe(e)}`, fatal: true });
+    }
+    return;
+  }
   if (request.kind === 'cache_list' || request.kind === 'cache_delete') {
     cacheRequest(request);
     return;

@@ -6,6 +6,8 @@
 
 use wasm_bindgen::prelude::*;
 
+mod batch;
+
 use crate::engine::{Completion, Engine, StepOutcome};
 use crate::generation::GenerationConfig;
 use crate::metrics;
@@ -177,4 +179,11 @@ impl WorkerEngine {
 
 fn run_steps(run: &Completion) -> usize {
     run.steps()
+}
+
+/// Bytes of wasm linear memory the engine holds. Wasm memory never shrinks, so this is also the peak.
+/// Read by the benchmark (`bench/`, through the worker's global `wasm_bindgen`); the page never calls it.
+#[wasm_bindgen]
+pub fn wasm_memory_bytes() -> f64 {
+    (core::arch::wasm32::memory_size(0) * 65536) as f64
 }
