@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test setup build native-test browser-test lint
+.PHONY: run test setup build native-test browser-test lint bench
 
 run:
 	scripts/setup.sh tools model
@@ -31,3 +31,11 @@ build: setup
 browser-test: build
 	cargo build --locked --release --bin infill
 	node tests/browser/run.mjs
+
+# Speed: the page's engine in headless Chromium against wllama (llama.cpp in wasm) on the same model file,
+# and the same core natively; writes bench/results.md. Takes about 6 minutes of both cores.
+bench: build
+	cargo build --locked --release --bin infill
+	cd bench/native && CARGO_TARGET_DIR=../../target cargo build --locked --release
+	npm ci --prefix bench --no-audit --no-fund
+	node bench/run.mjs

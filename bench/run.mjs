@@ -1,0 +1,297 @@
+// `make bench`: Infill in headless Chromium against wllama (llama.cpp in wasm) on the same model file, in
+// the same page and the same run, and the same core natively; medians of several runs, ratios taken run
+// by run. Writes bench/results.md (the table) and bench/out/last.json (every raw figure).
+//
+// Needs: dist/ from `trunk build --release`, target/release/infill, target/release/infill-bench
+// (bench/native), bench/node_modules (npm ci). Environment: BENCH_RUNS (default 3), BENCH_EASY40 (0 skips
+// the Easy 40 batch), CHROMIUM (default /usr/bin/chromium).
+import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { serve } from './server.mjs';
+
+const BENCH = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(BENCH, '..');
+const OUT = join(BENCH, 'out');
+const DIST = join(ROOT, 'dist');
+const CLI = join(ROOT, 'target', 'release', 'infill');
+const NATIVE = join(ROOT, 'target', 'release', 'infill-bench');
+const MODEL_NAME = 'SmolLM2-135M-Instruct.Q4_1.gguf';
+const MODEL = join(ROOT, 'models', MODEL_NAME);
+const Q8_NAME = 'SmolLM2-135M-Instruct.Q8_0.gguf';
+const Q8 = join(OUT, Q8_NAME);
+// The prompt: CPython 3.11 Lib/heapq.py lines 295-342 (`_siftup_max` and the start of `merge`); the hidden
+// line is the last one, so the prompt is the 47 lines above it: exactly 512 tokens for SmolLM2.
+const PREFIX_FILE = join(BENCH, 'heapq_merge.py');
+const PREFIX_LINE = 48;
+const GREEDY_TOKENS = 128;
+const BEAM_TOKENS = 32;
+const RUNS = Number(process.env.BENCH_RUNS || 3);
+const EASY40 = process.env.BENCH_EASY40 !== '0';
+
+for (const [what, path, how] of [
+  ['the wasm build', join(DIST, 'infill_bg.wasm'), 'trunk build --release'],
+  ['the CLI', CLI, 'cargo build --release --bin infill'],
+  ['the native benchmark', NATIVE, 'make bench'],
+  ['the model', MODEL, 'scripts/setup.sh model'],
+  ['wllama', join(BENCH, 'node_modules', '@wllama', 'wllama', 'esm', 'index.js'), 'npm ci --prefix bench'],
+]) {
+  if (!existsSync(path)) {
+    console.error(`bench: ${what} is missing (${path}); run \`${how}\` first`);
+    process.exit(1);
+  }
+}
+mkdirSync(OUT, { recursive: true });
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+const rate = (count, ms) => (count > 0 && ms > 0 ? (1000 * count) / ms : NaN);
+const log = (...a) => console.error('bench:', ...a);
+
+// --- Preparation: the pre-converted Q8_0 file, the Easy 40 tasks, sizes, machine. ---
+if (!existsSync(Q8) || statSync(Q8).mtimeMs < statSync(MODEL).mtimeMs) {
+  log('writing the Q8_0 copy of the model with `infill convert`');
+  execFileSync(CLI, ['convert', '--model', MODEL, '--out', Q8], { stdio: 'inherit' });
+}
+const easyDir = join(OUT, 'easy40');
+mkdirSync(easyDir, { recursive: true });
+writeFileSync(join(easyDir, 'easy40.py'), readFileSync(join(ROOT, 'data', 'easy40.py')));
+const tasks = execFileSync(CLI, ['dataset', easyDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  .split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+const wasm = readFileSync(join(DIST, 'infill_bg.wasm'));
+const sizes = { wasmBytes: wasm.length, wasmGzipBytes: gzipSync(wasm, { level: 9 }).length };
+const code = readFileSync(PREFIX_FILE, 'utf8');
+const git = (...a) => execFileSync('git', ['-C', ROOT, ...a], { encoding: 'utf8' }).trim();
+const dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
+const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1] || cpus()[0]?.model || '?';
+const machine = {
+  cpu: cpuModel.trim(),
+  cores: cpus().length,
+  commit: `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' (with uncommitted changes)' : ''}`,
+  date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  wllama: JSON.parse(readFileSync(join(BENCH, 'node_modules', '@wllama', 'wllama', 'package.json'), 'utf8')).version,
+};
+
+// --- The browser: one page, Infill's worker and wllama side by side. ---
+const server = await serve({
+  '/bench-models/': OUT,
+  '/bench/': BENCH,
+  '/wllama/': join(BENCH, 'node_modules', '@wllama', 'wllama', 'esm'),
+  '/': DIST,
+});
+const base = `http://127.0.0.1:${server.address().port}`;
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-renderer-backgrounding',
+    '--disable-background-timer-throttling'],
+});
+machine.chromium = browser.version();
+const page = await browser.newPage();
+const workers = [];
+page.on('worker', (w) => workers.push(w));
+page.on('pageerror', (e) => log('page error:', String(e)));
+page.setDefaultTimeout(600_000);
+await page.goto(`${base}/bench/bench.html`);
+await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
+const isolated = await page.evaluate(() => self.crossOriginIsolated);
+if (!isolated) log('warning: the page is not cross-origin isolated; wllama cannot use threads');
+
+/** Wasm memory of the newest Infill worker (never shrinks, so it is the peak so far). */
+async function infillMemory() {
+  const w = workers.filter((x) => x.url().endsWith('/worker.js')).pop();
+  return w ? w.evaluate(() => (typeof wasm_bindgen.wasm_memory_bytes === 'function' ? wasm_bindgen.wasm_memory_bytes() : null)) : null;
+}
+
+const q41Url = `/models/${MODEL_NAME}`;
+const q8Url = `/bench-models/${Q8_NAME}`;
+const greedySettings = { beams: 1, max_new_tokens: GREEDY_TOKENS, mode: 'multi', cosine: false };
+const beamSettings = { beams: 5, max_new_tokens: BEAM_TOKENS, mode: 'multi', cosine: false };
+
+/** Infill on one model file: load, greedy 128 tokens, a 5-beam search, peak wasm memory. */
+async function infillRun(url, beams) {
+  await page.evaluate(() => bench.infillStart());
+  const load = await page.evaluate(([u]) => bench.infillLoad(u, true), [url]);
+  const memLoad = await infillMemory();
+  const greedy = await page.evaluate(([c, l, s]) => bench.infillComplete(c, l, s), [code, PREFIX_LINE, greedySettings]);
+  const beam = beams ? await page.evaluate(([c, l, s]) => bench.infillComplete(c, l, s), [code, PREFIX_LINE, beamSettings]) : null;
+  const memPeak = await infillMemory();
+  await page.evaluate(() => bench.infillStop());
+  return {
+    loadMs: load.loadMs,
+    fileBytes: load.fileBytes,
+    requantized: load.model.requantized,
+    memLoad,
+    memPeak,
+    promptTokens: greedy.promptTokens,
+    prompt: greedy.prompt,
+    prefillMs: greedy.prefillMs,
+    promptTps: rate(greedy.promptTokens, greedy.prefillMs),
+    greedySteps: greedy.steps,
+    decodeTps: rate(greedy.stepMs.length, sum(greedy.stepMs)),
+    greedyStepMs: median(greedy.stepMs),
+    beamSteps: beam?.steps,
+    beamStepMs: beam ? median(beam.stepMs) : NaN,
+    greedyText: greedy.completion,
+  };
+}
+
+async function wllamaRun(threads, prompt) {
+  const load = await page.evaluate(([u, t]) => bench.wllamaLoad(u, t), [q41Url, threads]);
+  const c = await page.evaluate(([p, n]) => bench.wllamaComplete(p, n), [prompt, GREEDY_TOKENS]);
+  await page.evaluate(() => bench.wllamaStop());
+  const t = c.timings || {};
+  return {
+    loadMs: load.loadMs,
+    threads: load.threads,
+    multithread: load.multithread,
+    promptTokens: t.prompt_n,
+    promptTps: t.prompt_per_second,
+    decodeTokens: t.predicted_n,
+    decodeTps: t.predicted_per_second,
+    greedyStepMs: t.predicted_per_token_ms,
+    wallMs: c.wallMs,
+    text: c.text,
+  };
+}
+
+function nativeRuns(threads) {
+  const out = execFileSync(NATIVE, ['--model', MODEL, '--file', PREFIX_FILE, '--line', String(PREFIX_LINE),
+    '--runs', String(RUNS), '--greedy-tokens', String(GREEDY_TOKENS), '--beam-tokens', String(BEAM_TOKENS)], {
+    encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: String(threads) }, maxBuffer: 1 << 26,
+  });
+  const json = JSON.parse(out);
+  return json.runs.map((r) => ({
+    loadMs: r.load_ms,
+    promptTokens: r.greedy.prompt_tokens,
+    prefillMs: r.greedy.prefill_ms,
+    promptTps: rate(r.greedy.prompt_tokens, r.greedy.prefill_ms),
+    greedySteps: r.greedy.steps,
+    decodeTps: rate(r.greedy.step_ms.length - 1, sum(r.greedy.step_ms.slice(1))),
+    greedyStepMs: median(r.greedy.step_ms.slice(1)),
+    beamStepMs: median(r.beams.step_ms.slice(1)),
+    greedyAllocs: median(r.greedy.step_allocs.slice(1)),
+    beamAllocs: median(r.beams.step_allocs.slice(1)),
+    beamAllocBytes: median(r.beams.step_alloc_bytes.slice(1)),
+    peakRss: json.peak_rss_bytes,
+    greedyText: r.greedy.completion,
+  }));
+}
+
+const runs = [];
+for (let i = 0; i < RUNS; i++) {
+  log(`run ${i + 1}/${RUNS}: Infill (Q4_1 file, Q8_0 at load)`);
+  const q41 = await infillRun(q41Url, true);
+  log(`run ${i + 1}/${RUNS}: Infill (Q8_0 file)`);
+  const q8 = await infillRun(q8Url, false);
+  log(`run ${i + 1}/${RUNS}: wllama, 1 thread`);
+  const w1 = await wllamaRun(1, q41.prompt);
+  log(`run ${i + 1}/${RUNS}: wllama, 2 threads`);
+  const w2 = await wllamaRun(2, q41.prompt);
+  runs.push({ q41, q8, w1, w2 });
+  log(`  infill ${q41.promptTps.toFixed(0)} prompt tok/s, ${q41.decodeTps.toFixed(1)} tok/s; wllama 1t ${w1.promptTps?.toFixed(0)} / ${w1.decodeTps?.toFixed(1)}; 2t ${w2.promptTps?.toFixed(0)} / ${w2.decodeTps?.toFixed(1)}`);
+}
+
+let easy = null;
+if (EASY40) {
+  log(`Easy 40: ${tasks.length} tasks, 5 beams, in one fresh worker (load included in the total)`);
+  await page.evaluate(() => bench.infillStart());
+  const load = await page.evaluate(([u]) => bench.infillLoad(u, true), [q41Url]);
+  const batch = await page.evaluate(([t]) => bench.infillBatch(t, { beams: 5 }), [tasks]);
+  await page.evaluate(() => bench.infillStop());
+  easy = { ...batch, loadMs: load.requestMs, tasksPerMin: (batch.tasks * 60_000) / batch.ms, totalS: (batch.ms + load.requestMs) / 1000 };
+  log(`  ${easy.tasksPerMin.toFixed(1)} tasks/min, ${easy.totalS.toFixed(1)} s with the load`);
+}
+await browser.close();
+server.close();
+
+log('native, 1 thread');
+const native1 = nativeRuns(1);
+log('native, 2 threads');
+const native2 = nativeRuns(2);
+
+// --- Figures and ratios. A ratio is taken within each run (side by side), then the median of those. ---
+const pick = (rows, key) => median(rows.map((r) => r[key]));
+const ratio = (a, b) => median(a.map((x, i) => x / b[i]));
+const col = (k) => runs.map((r) => r[k]);
+const fig = {
+  infill: col('q41'), infillQ8: col('q8'), w1: col('w1'), w2: col('w2'), native1, native2,
+};
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
+const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : '—');
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '—');
+const mb = (x) => (Number.isFinite(x) ? (x / 1e6).toFixed(0) : '—');
+const cells = (key, fmt) => [fig.infill, fig.infillQ8, fig.w1, fig.w2, native1, native2].map((rows) => fmt(pick(rows, key)));
+const row = (name, key, fmt) => `| ${name} | ${cells(key, fmt).join(' | ')} |`;
+const n = (rows, key) => rows.map((r) => r[key]);
+
+const ratios = [
+  ['greedy decode, Infill ÷ wllama 1 thread', ratio(n(fig.infill, 'decodeTps'), n(fig.w1, 'decodeTps'))],
+  ['greedy decode, Infill ÷ wllama 2 threads', ratio(n(fig.infill, 'decodeTps'), n(fig.w2, 'decodeTps'))],
+  ['prompt, Infill ÷ wllama 1 thread', ratio(n(fig.infill, 'promptTps'), n(fig.w1, 'promptTps'))],
+  ['prompt, Infill ÷ wllama 2 threads', ratio(n(fig.infill, 'promptTps'), n(fig.w2, 'promptTps'))],
+  ['greedy decode, wasm ÷ native 1 thread', median(n(fig.infill, 'decodeTps')) / median(n(native1, 'decodeTps'))],
+  ['prompt, wasm ÷ native 1 thread', median(n(fig.infill, 'promptTps')) / median(n(native1, 'promptTps'))],
+  ['5-beam step ÷ greedy step, wasm', ratio(n(fig.infill, 'beamStepMs'), n(fig.infill, 'greedyStepMs'))],
+  ['5-beam step ÷ greedy step, native 1 thread', ratio(n(native1, 'beamStepMs'), n(native1, 'greedyStepMs'))],
+  ['load, Q8_0 file ÷ Q4_1 file (re-encoded at load)', ratio(n(fig.infillQ8, 'loadMs'), n(fig.infill, 'loadMs'))],
+];
+
+const promptTokens = fig.infill[0]?.promptTokens;
+const md = `# Benchmark results
+
+Latest \`make bench\`: ${machine.date}, ${machine.cpu} (${machine.cores} cores), commit ${machine.commit},
+Chromium ${machine.chromium}, wllama ${machine.wllama}. Medians of ${RUNS} runs; each ratio is taken within a run
+(side by side) and then the median is shown.
+
+Model: \`${MODEL_NAME}\` (${mb(statSync(MODEL).size)} MB) for every column except "Infill, Q8_0 file" (the same
+model after \`infill convert\`, ${mb(statSync(Q8).size)} MB). Prompt: CPython 3.11 \`Lib/heapq.py\` lines 295–341
+(${promptTokens} tokens for Infill; wllama tokenized the same text to ${pick(fig.w1, 'promptTokens')} tokens).
+
+| | Infill wasm (Q4_1 file, Q8_0 at load) | Infill wasm (Q8_0 file) | wllama 1 thread | wllama 2 threads | Infill native 1 thread | Infill native 2 threads |
+|---|---|---|---|---|---|---|
+${row('load, bytes to ready (ms)', 'loadMs', f0)}
+${row(`prompt, ${promptTokens} tokens (tokens/s)`, 'promptTps', f1)}
+${row(`greedy decode, ${GREEDY_TOKENS} tokens (tokens/s)`, 'decodeTps', f1)}
+${row('greedy step (ms)', 'greedyStepMs', f1)}
+${row('5-beam step (ms)', 'beamStepMs', f1)}
+${row('peak wasm memory (MB)', 'memPeak', mb)}
+
+| ratio (same run) | value |
+|---|---|
+${ratios.map(([k, v]) => `| ${k} | ${f2(v)} |`).join('\n')}
+
+| other | value |
+|---|---|
+| wasm size, raw | ${(sizes.wasmBytes / 1e6).toFixed(2)} MB |
+| wasm size, gzip -9 | ${(sizes.wasmGzipBytes / 1e6).toFixed(2)} MB |
+| Easy 40, 5 beams, in the page (tasks/min) | ${easy ? f1(easy.tasksPerMin) : 'not run'} |
+| Easy 40, 5 beams, total with the model load (s) | ${easy ? f1(easy.totalS) : 'not run'} |
+| peak RSS of the native run, 1 thread (MB) | ${mb(native1[0]?.peakRss)} |
+
+What each figure means:
+- **load**: Infill: from the worker holding the file's bytes to its \`loaded\` event (GGUF parse, tokenizer,
+  weights, Q4_1→Q8_0 re-encoding when the file has Q4_1); natively the same \`Engine::from_gguf_bytes_with\` call.
+  wllama: \`loadModel\` on the same Blob (includes its copy into the worker and llama.cpp's warm-up).
+- **prompt**: Infill: from the \`complete\` request to the \`started\` event (prompt built, tokenized, run
+  through the model); wllama: llama.cpp's own \`prompt_per_second\` timing.
+- **greedy decode**: ${GREEDY_TOKENS} tokens in multi-line mode (no end of text was reached on this prompt). Infill: steps 2 to
+  ${GREEDY_TOKENS - 1} as seen by the page (one \`beams\` event per step, so the message and the yield to the event loop are
+  included); wllama: llama.cpp's own \`predicted_per_second\` with \`ignore_eos\` (no per-token message).
+- **5-beam step**: median time of one step of a 5-beam search on the same prompt (${BEAM_TOKENS} tokens, steps 2 on).
+- **peak wasm memory**: the engine's wasm linear memory after the runs (it never shrinks).
+- **Easy 40**: the 40 built-in tasks (\`infill dataset\` on \`data/easy40.py\`) as \`complete\` requests with the
+  page's defaults and 5 beams, one after the other in one worker.
+- **native**: \`bench/native\` (\`infill-bench\`), the same engine calls timed with \`Instant\`, \`RAYON_NUM_THREADS\` = 1 or 2.
+`;
+writeFileSync(join(BENCH, 'results.md'), md);
+writeFileSync(join(OUT, 'last.json'), JSON.stringify({ machine, sizes, runs, native1, native2, easy }, null, 1));
+console.log(md);
