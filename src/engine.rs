@@ -5,23 +5,29 @@
 //! decoding step, so the caller decides when to yield, stream or cancel.
 
 use std::io::Cursor;
+use std::sync::Mutex;
 
 use candle_core::quantized::gguf_file;
 
+use crate::bigcode::{BigCode, BigCodeConfig};
 use crate::error::{InfillError, Result};
-use crate::generation::{BeamSearch, GenerationConfig, LanguageModel, TokenText};
+use crate::generation::{BeamSearch, GenerationConfig, LanguageModel, LineMode, TokenText};
 use crate::metrics;
-use crate::model::{cosine, KvCache, Llama, LoadOptions};
-use crate::prompt::{build_prompt, mask_line, FimFormat, MaskedLine};
+use crate::model::{cosine, KvCache, Llama, LoadOptions, Model};
+use crate::prompt::{
+    build_prompt_within, choose_layout, line_constraint, mask_line, FimFormat, MaskedLine,
+};
 use crate::protocol::{BeamView, CompletionReport, ModelInfo, RunStats};
 use crate::tokenizer::TextTokenizer;
 
 /// A model ready to complete code.
 pub struct Engine {
-    model: Llama,
+    model: Model,
     tokenizer: TextTokenizer,
     format: FimFormat,
     info: ModelInfo,
+    /// The last prompt's ids and its one-row cache: the next prompt reuses their common prefix.
+    prompt_cache: Mutex<Option<(Vec<u32>, KvCache)>>,
 }
 
 /// One completion in progress.
@@ -29,6 +35,15 @@ pub struct Completion {
     search: BeamSearch,
     cache: KvCache,
     masked: MaskedLine,
+    /// The cache right after the prompt (one row), for reranking.
+    prompt_cache: KvCache,
+    last_prompt_token: u32,
+    healed: String,
+    layout: FimFormat,
+    rerank_lines: usize,
+    want_cosine: bool,
+    cached_tokens: usize,
+    trimmed_lines: usize,
     /// The exact prompt text.
     pub prompt_text: String,
     /// The prompt's length in tokens.
@@ -53,7 +68,7 @@ pub enum StepOutcome {
 }
 
 struct Runner<'a> {
-    model: &'a Llama,
+    model: &'a Model,
     cache: &'a mut KvCache,
 }
 
@@ -101,11 +116,11 @@ impl Engine {
         let content = gguf_file::Content::read(&mut reader)
             .map_err(|e| InfillError::Model(format!("`{name}`: {e}")))?;
         let tokenizer = TextTokenizer::from_gguf(&content)?;
-        let model = Llama::from_gguf(&content, &mut reader, options)?;
+        let model = Model::Llama(Llama::from_gguf(&content, &mut reader, options)?);
         let format = FimFormat::detect(&tokenizer);
         let info = ModelInfo {
             name: name.to_string(),
-            architecture: model.config.architecture.clone(),
+            architecture: model.architecture().to_string(),
             vocab_size: tokenizer.vocab_size(),
             file_bytes: bytes.len(),
             fim_format: format.name().to_string(),
@@ -116,6 +131,40 @@ impl Engine {
             tokenizer,
             format,
             info,
+            prompt_cache: Mutex::new(None),
+        })
+    }
+
+    /// Loads a GPT-BigCode model (StarCoder family) from its safetensors weights (float32, float16 or
+    /// bfloat16), its `config.json` and its `tokenizer.json`.
+    pub fn from_safetensors_bytes(
+        model: &[u8],
+        config_json: &[u8],
+        tokenizer_json: &[u8],
+        name: &str,
+    ) -> Result<Self> {
+        let config = BigCodeConfig::from_json(config_json)?;
+        let tokenizer = TextTokenizer::from_tokenizer_json(
+            tokenizer_json,
+            config.eos_token_id,
+            config.vocab_size,
+        )?;
+        let weights = Model::BigCode(BigCode::from_safetensors(model, config)?);
+        let format = FimFormat::detect(&tokenizer);
+        let info = ModelInfo {
+            name: name.to_string(),
+            architecture: weights.architecture().to_string(),
+            vocab_size: tokenizer.vocab_size(),
+            file_bytes: model.len(),
+            fim_format: format.name().to_string(),
+            requantized: false,
+        };
+        Ok(Self {
+            model: weights,
+            tokenizer,
+            format,
+            info,
+            prompt_cache: Mutex::new(None),
         })
     }
 
@@ -130,7 +179,7 @@ impl Engine {
     }
 
     /// The weights.
-    pub fn model(&self) -> &Llama {
+    pub fn model(&self) -> &Model {
         &self.model
     }
 
@@ -148,32 +197,125 @@ impl Engine {
                 "line {line} is blank: choose a line with code on it"
             )));
         }
-        let prompt = build_prompt(&self.tokenizer, self.format, &masked, config.heal)?;
+        self.start_masked(masked, config, now_ms)
+    }
+
+    /// Starts completing an already split task (prefix, hidden middle, suffix).
+    pub fn start_masked(
+        &self,
+        masked: MaskedLine,
+        mut config: GenerationConfig,
+        now_ms: f64,
+    ) -> Result<Completion> {
+        if masked.middle.trim().is_empty() {
+            return Err(InfillError::Input(
+                "the hidden line is blank: choose a line with code on it".into(),
+            ));
+        }
+        let (layout, order) = choose_layout(&config.format, self.format)?;
+        if config.constrain {
+            let is_comment = masked.middle.trim_start().starts_with('#');
+            config.constraint = line_constraint(&masked, is_comment);
+        }
+        if config.mode == LineMode::Multi {
+            config.stop_line = masked
+                .suffix
+                .split('\n')
+                .skip(1)
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_string);
+        }
+        let budget = self
+            .model
+            .context_length()
+            .saturating_sub(config.max_new_tokens + 1);
+        let prompt =
+            build_prompt_within(&self.tokenizer, layout, order, &masked, config.heal, budget)?;
         if prompt.ids.is_empty() {
             return Err(InfillError::Input(
                 "there is no code before the hidden line, and this model only reads the code above it"
                     .into(),
             ));
         }
-        let mut cache = self.model.new_cache();
+        let (mut cache, cached_tokens) = self.reusable_cache(&prompt.ids)?;
+        let rerank_lines = config.rerank_lines;
+        let want_cosine = config.cosine;
         let search = BeamSearch::start(
             &mut Runner {
                 model: &self.model,
                 cache: &mut cache,
             },
-            &prompt.ids,
+            &prompt.ids[cached_tokens..],
             prompt.healed.clone(),
             config,
         )?;
+        if let Ok(mut slot) = self.prompt_cache.lock() {
+            *slot = Some((prompt.ids.clone(), cache.clone()));
+        }
         Ok(Completion {
             search,
+            prompt_cache: cache.clone(),
             cache,
             masked,
+            last_prompt_token: prompt.ids[prompt.ids.len() - 1],
+            healed: String::from_utf8_lossy(&prompt.healed).into_owned(),
+            layout,
+            rerank_lines,
+            want_cosine,
+            cached_tokens,
+            trimmed_lines: prompt.trimmed_lines,
             prompt_tokens: prompt.ids.len(),
             prompt_text: prompt.text,
             started_ms: now_ms,
             first_token_ms: None,
         })
+    }
+
+    /// A cache holding the longest prefix `ids` shares with the previous prompt (never all of `ids`:
+    /// the last token must run to give the next-token logits), and that prefix's length.
+    fn reusable_cache(&self, ids: &[u32]) -> Result<(KvCache, usize)> {
+        let slot = self.prompt_cache.lock().ok();
+        if let Some((prev, cache)) = slot.as_ref().and_then(|s| s.as_ref()) {
+            let common = prev
+                .iter()
+                .zip(ids)
+                .take_while(|(a, b)| a == b)
+                .count()
+                .min(ids.len().saturating_sub(1));
+            if common > 0 {
+                let mut c = cache.clone();
+                c.truncate(common)?;
+                return Ok((c, common));
+            }
+        }
+        Ok((self.model.new_cache(), 0))
+    }
+
+    /// Reorders the finished beams by log p(beam + the first suffix lines | prefix), best first.
+    fn rerank(&self, run: &Completion, beams: &mut [BeamView]) -> Result<()> {
+        let suffix: String = run
+            .masked
+            .suffix
+            .split_inclusive('\n')
+            .take(run.rerank_lines + 1)
+            .collect();
+        for b in beams.iter_mut() {
+            let ids = self
+                .tokenizer
+                .encode(&format!("{}{}{}", run.healed, b.text, suffix))?;
+            b.rerank = Some(self.model.continuation_logprob(
+                &run.prompt_cache,
+                run.last_prompt_token,
+                &ids,
+            )?);
+        }
+        beams.sort_by(|a, b| {
+            b.rerank
+                .unwrap_or(f64::NEG_INFINITY)
+                .total_cmp(&a.rerank.unwrap_or(f64::NEG_INFINITY))
+        });
+        Ok(())
     }
 
     /// Advances `run` by one decoding step.
@@ -193,16 +335,29 @@ impl Engine {
         if !done {
             return Ok(StepOutcome::Running(run.search.view()));
         }
-        let beams = run.search.view();
-        let completion = run
+        let mut beams: Vec<BeamView> = run
             .search
             .results()
-            .first()
-            .map(|h| h.text.clone())
-            .unwrap_or_default();
+            .iter()
+            .map(|h| BeamView {
+                text: h.text.clone(),
+                score: h.score,
+                finished: true,
+                rerank: None,
+                tokens: h.tokens.clone(),
+            })
+            .collect();
+        if run.rerank_lines > 0 && run.layout == FimFormat::None && beams.len() > 1 {
+            self.rerank(run, &mut beams)?;
+        }
+        let completion = beams.first().map(|b| b.text.clone()).unwrap_or_default();
         let target = run.masked.middle.clone();
         let scores = metrics::score(&completion, &target);
-        let cosine = self.similarity(&completion, &target)?;
+        let cosine = if run.want_cosine {
+            self.similarity(&completion, &target)?
+        } else {
+            None
+        };
         let total_ms = now_ms - run.started_ms;
         let first = run.first_token_ms.unwrap_or(total_ms);
         let steps = run.search.steps();
@@ -223,6 +378,8 @@ impl Engine {
                 first_token_ms: first,
                 total_ms,
                 tokens_per_second,
+                cached_tokens: run.cached_tokens,
+                trimmed_lines: run.trimmed_lines,
             },
         })))
     }

@@ -7,10 +7,21 @@
 //!
 //! **Stop rules.** A beam ends at a stop token (end of text), at `max_new_tokens`, or, in single-line
 //! mode, at the first newline that follows a non-blank line; newlines before any text are skipped, as
-//! the HumanEval-FIM harness does. The finished text is cut at that newline.
+//! the HumanEval-FIM harness does. The finished text is cut at that newline. In multi-line mode a beam
+//! ends when it writes a line equal to the suffix's first non-blank line (it has started repeating the
+//! code after the hole), and the text is cut before that line.
+//!
+//! **Line constraint.** A [`LineConstraint`] (built by the engine from the code around the hole) removes
+//! tokens that would make the first line blank, a comment, or indented outside what Python allows there,
+//! before the candidates are ranked.
+//!
+//! **Sampling.** With [`Sampling`], each of the `num_beams` rows draws its own tokens (temperature, top-k,
+//! top-p) from a seeded generator instead of competing in a beam search: the same seed gives the same
+//! samples everywhere.
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::SplitMix64;
 use crate::error::{InfillError, Result};
 use crate::protocol::{BeamView, Settings};
 
@@ -47,6 +58,101 @@ pub struct GenerationConfig {
     pub length_penalty: f64,
     /// Apply token healing where the prompt ends inside a token.
     pub heal: bool,
+    /// Draw samples instead of searching; `None` is beam search (greedy with one beam).
+    pub sampling: Option<Sampling>,
+    /// What the first line may look like.
+    pub constraint: LineConstraint,
+    /// Multi-line mode: the suffix's first non-blank line, trimmed. A beam that writes it has started
+    /// repeating the code after the hole and ends before it.
+    pub stop_line: Option<String>,
+    /// Suffix lines used to rerank finished beams (0: off). Applied by the engine.
+    pub rerank_lines: usize,
+    /// Compute the cosine similarity of hidden states when done. Applied by the engine.
+    pub cosine: bool,
+    /// Prompt layout requested: `auto`, `psm`, `spm` or `none`. Applied by the engine.
+    pub format: String,
+    /// Apply a [`LineConstraint`] built from the code around the hole. Applied by the engine.
+    pub constrain: bool,
+}
+
+/// Sampling parameters (transformers' `do_sample=True`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// Logits are divided by it (> 0).
+    pub temperature: f64,
+    /// Keep the `top_k` most likely tokens; 0 keeps all.
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose probability reaches `top_p`.
+    pub top_p: f64,
+    /// Seed of the generator.
+    pub seed: u64,
+}
+
+/// What Python allows the first line of the hole to look like, from the code around it.
+///
+/// Indentation is counted in bytes of leading spaces and tabs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineConstraint {
+    /// The line holds code: no blank line, no end of text before the first non-blank character.
+    pub not_blank: bool,
+    /// The first non-blank character may not be `#`.
+    pub not_comment: bool,
+    /// Fewest leading spaces/tabs allowed.
+    pub min_indent: usize,
+    /// The only indentations allowed, if known (levels already open in the code above).
+    pub indents: Option<Vec<usize>>,
+}
+
+/// Whether a line start satisfies a [`LineConstraint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Satisfied, whatever follows.
+    Settled,
+    /// Only whitespace so far, within bounds.
+    Pending,
+    /// Violated.
+    Reject,
+}
+
+impl LineConstraint {
+    /// True when the constraint removes anything.
+    pub fn is_active(&self) -> bool {
+        self.not_blank || self.not_comment || self.min_indent > 0 || self.indents.is_some()
+    }
+
+    /// Judges the completion bytes written so far (healing prefix removed). `ended` says the text ends
+    /// here (a stop token follows).
+    fn judge(&self, body: &[u8], ended: bool) -> Verdict {
+        let body = if self.not_blank {
+            body
+        } else {
+            let lead = body
+                .iter()
+                .take_while(|&&b| b == b'\n' || b == b'\r')
+                .count();
+            &body[lead..]
+        };
+        let indent = body
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
+        let fits =
+            |i: usize| i >= self.min_indent && self.indents.as_ref().is_none_or(|s| s.contains(&i));
+        if let Some(set) = &self.indents {
+            if set.iter().all(|&l| indent > l) {
+                return Verdict::Reject;
+            }
+        }
+        match body.get(indent) {
+            None if ended && self.not_blank => Verdict::Reject,
+            None => Verdict::Pending,
+            Some(b'\n' | b'\r') if self.not_blank => Verdict::Reject,
+            Some(b'\n' | b'\r') => Verdict::Settled,
+            Some(b'#') if self.not_comment => Verdict::Reject,
+            Some(_) if !fits(indent) => Verdict::Reject,
+            Some(_) => Verdict::Settled,
+        }
+    }
 }
 
 impl Default for GenerationConfig {
@@ -57,6 +163,13 @@ impl Default for GenerationConfig {
             mode: LineMode::Single,
             length_penalty: 1.0,
             heal: true,
+            sampling: None,
+            constraint: LineConstraint::default(),
+            stop_line: None,
+            rerank_lines: 0,
+            cosine: true,
+            format: "auto".into(),
+            constrain: true,
         })
     }
 }
@@ -85,12 +198,53 @@ impl GenerationConfig {
                 )))
             }
         };
+        let sampling = if s.sample {
+            if !(s.temperature.is_finite() && s.temperature > 0.0 && s.temperature <= 100.0) {
+                return Err(InfillError::Settings(format!(
+                    "temperature must be above 0 and at most 100, not {}",
+                    s.temperature
+                )));
+            }
+            if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+                return Err(InfillError::Settings(format!(
+                    "top-p must be above 0 and at most 1, not {}",
+                    s.top_p
+                )));
+            }
+            Some(Sampling {
+                temperature: s.temperature,
+                top_k: s.top_k,
+                top_p: s.top_p,
+                seed: s.seed,
+            })
+        } else {
+            None
+        };
+        if !["auto", "psm", "spm", "none"].contains(&s.format.as_str()) {
+            return Err(InfillError::Settings(format!(
+                "format must be `auto`, `psm`, `spm` or `none`, not `{}`",
+                s.format
+            )));
+        }
+        if s.rerank > 50 {
+            return Err(InfillError::Settings(format!(
+                "rerank uses at most 50 suffix lines, not {}",
+                s.rerank
+            )));
+        }
         Ok(Self {
             num_beams: s.beams,
             max_new_tokens: s.max_new_tokens,
             mode,
             length_penalty: 1.0,
-            heal: true,
+            heal: s.heal,
+            sampling,
+            constraint: LineConstraint::default(),
+            stop_line: None,
+            rerank_lines: s.rerank,
+            cosine: s.cosine,
+            format: s.format.clone(),
+            constrain: s.constrain,
         })
     }
 }
@@ -127,6 +281,7 @@ pub struct BeamSearch {
     logits: Vec<Vec<f32>>,
     steps: usize,
     done: bool,
+    rng: SplitMix64,
 }
 
 fn log_softmax(logits: &[f32]) -> Vec<f64> {
@@ -134,6 +289,57 @@ fn log_softmax(logits: &[f32]) -> Vec<f64> {
     let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
     let lse = max + sum.ln();
     logits.iter().map(|&l| l as f64 - lse).collect()
+}
+
+/// Draws a token from `lp` (log-probabilities) restricted to `allowed`, with temperature, top-k and
+/// top-p (transformers' order: temperature, then top-k, then top-p). `None` if nothing is allowed.
+fn sample(
+    lp: &[f64],
+    allowed: &dyn Fn(usize) -> bool,
+    s: &Sampling,
+    rng: &mut SplitMix64,
+) -> Option<usize> {
+    let mut cands: Vec<(usize, f64)> = lp
+        .iter()
+        .enumerate()
+        .filter(|&(t, l)| l.is_finite() && allowed(t))
+        .map(|(t, &l)| (t, l / s.temperature))
+        .collect();
+    if cands.is_empty() {
+        return None;
+    }
+    cands.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if s.top_k > 0 {
+        cands.truncate(s.top_k);
+    }
+    let max = cands[0].1;
+    let mut probs: Vec<f64> = cands.iter().map(|&(_, l)| (l - max).exp()).collect();
+    let total: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= total);
+    if s.top_p < 1.0 {
+        let mut acc = 0.0;
+        let keep = probs
+            .iter()
+            .position(|&p| {
+                acc += p;
+                acc >= s.top_p
+            })
+            .map_or(probs.len(), |i| i + 1);
+        probs.truncate(keep);
+        cands.truncate(keep);
+        let total: f64 = probs.iter().sum();
+        probs.iter_mut().for_each(|p| *p /= total);
+    }
+    // 53 random bits give a uniform draw in [0, 1).
+    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let mut acc = 0.0;
+    for (i, p) in probs.iter().enumerate() {
+        acc += p;
+        if u < acc {
+            return Some(cands[i].0);
+        }
+    }
+    cands.last().map(|c| c.0)
 }
 
 /// Where the completion text ends under the single-line rule, if it has ended.
@@ -154,10 +360,28 @@ fn single_line_end(text: &[u8]) -> Option<usize> {
 
 /// Turns generated bytes into the completion text: healing prefix removed, leading newlines skipped in
 /// single-line mode, cut at the end of the line, trailing `\r` dropped.
-fn completion_text(bytes: &[u8], healed: &[u8], mode: LineMode) -> (String, bool) {
+fn completion_text(
+    bytes: &[u8],
+    healed: &[u8],
+    mode: LineMode,
+    stop_line: Option<&str>,
+) -> (String, bool) {
     let body = bytes.strip_prefix(healed).unwrap_or(bytes);
     match mode {
-        LineMode::Multi => (String::from_utf8_lossy(body).into_owned(), false),
+        LineMode::Multi => {
+            let text = String::from_utf8_lossy(body);
+            if let Some(stop) = stop_line.filter(|l| !l.is_empty()) {
+                // Only whole lines (followed by a newline) can repeat the suffix's first line.
+                let mut start = 0;
+                while let Some(nl) = text[start..].find('\n') {
+                    if text[start..start + nl].trim() == stop {
+                        return (text[..start].to_string(), true);
+                    }
+                    start += nl + 1;
+                }
+            }
+            (text.into_owned(), false)
+        }
         LineMode::Single => {
             let lead = body
                 .iter()
@@ -187,6 +411,7 @@ impl BeamSearch {
             ));
         }
         let logits = model.prefill(prompt)?;
+        let config_seed = config.sampling.as_ref().map_or(0, |s| s.seed);
         Ok(Self {
             config,
             healed,
@@ -200,6 +425,7 @@ impl BeamSearch {
             logits: vec![logits],
             steps: 0,
             done: false,
+            rng: SplitMix64::new(config_seed),
         })
     }
 
@@ -222,12 +448,16 @@ impl BeamSearch {
                 text: h.text.clone(),
                 score: h.score,
                 finished: true,
+                rerank: None,
+                tokens: Vec::new(),
             })
             .collect();
         out.extend(self.live.iter().map(|h| BeamView {
             text: h.text.clone(),
             score: h.logprob,
             finished: false,
+            rerank: None,
+            tokens: Vec::new(),
         }));
         out.truncate(self.config.num_beams.max(1) * 2);
         out
@@ -243,29 +473,79 @@ impl BeamSearch {
         logprob / (len.max(1) as f64).powf(self.config.length_penalty)
     }
 
+    /// The bytes `h` has generated.
+    fn generated(h: &Hypothesis, text: &impl TokenText) -> Vec<u8> {
+        h.tokens
+            .iter()
+            .flat_map(|&t| text.bytes(t).iter().copied())
+            .collect()
+    }
+
+    /// The tokens row `h` may take next, as a filter: healing agreement and the line constraint.
+    /// `None` means every token is allowed.
+    fn filter_for(&self, h: &Hypothesis, text: &impl TokenText) -> Option<Vec<bool>> {
+        let need = self.pending_heal(h, text);
+        let cons = &self.config.constraint;
+        let have = Self::generated(h, text);
+        let judge_line = cons.is_active() && {
+            let body = have.get(self.healed.len()..).unwrap_or(&[]);
+            have.len() < self.healed.len() || cons.judge(body, false) == Verdict::Pending
+        };
+        if need.is_none() && !judge_line {
+            return None;
+        }
+        let mut buf = have.clone();
+        Some(
+            (0..text.vocab_size() as u32)
+                .map(|t| {
+                    let b = text.bytes(t);
+                    let stop = text.is_stop(t);
+                    if let Some(need) = &need {
+                        let n = need.len().min(b.len());
+                        if b.is_empty() || stop || b[..n] != need[..n] {
+                            return false;
+                        }
+                    }
+                    if !judge_line {
+                        return true;
+                    }
+                    buf.truncate(have.len());
+                    buf.extend_from_slice(b);
+                    match buf.get(self.healed.len()..) {
+                        None => true,
+                        Some(body) => cons.judge(body, stop) != Verdict::Reject,
+                    }
+                })
+                .collect(),
+        )
+    }
+
     /// Takes one decoding step. Returns true when the search is done.
     pub fn step(&mut self, model: &mut impl LanguageModel, text: &impl TokenText) -> Result<bool> {
         if self.done {
             return Ok(true);
         }
         let k = self.config.num_beams;
-        // Candidates: (score, row, token), the best 2k over all rows, as transformers takes them.
+        // Candidates: (score, row, token). Beam search takes the best 2k over all rows, as transformers
+        // does; sampling draws one token per row (k rows from the single prompt row at the first step).
         let mut candidates: Vec<(f64, usize, u32)> = Vec::with_capacity(2 * k * self.live.len());
         for (row, (h, logits)) in self.live.iter().zip(&self.logits).enumerate() {
             let lp = log_softmax(logits);
-            let need = self.pending_heal(h, text);
-            let allowed = |t: u32| match &need {
-                None => true,
-                Some(need) => {
-                    let b = text.bytes(t);
-                    let n = need.len().min(b.len());
-                    !b.is_empty() && !text.is_stop(t) && b[..n] == need[..n]
+            let filter = self.filter_for(h, text);
+            let allowed = |t: usize| filter.as_ref().is_none_or(|f| f[t]);
+            if let Some(sampling) = self.config.sampling.clone() {
+                let draws = if self.steps == 0 { k } else { 1 };
+                for _ in 0..draws {
+                    if let Some(t) = sample(&lp, &allowed, &sampling, &mut self.rng) {
+                        candidates.push((h.logprob + lp[t], row, t as u32));
+                    }
                 }
-            };
+                continue;
+            }
             let mut row_best: Vec<(f64, usize, u32)> = lp
                 .iter()
                 .enumerate()
-                .filter(|&(t, l)| l.is_finite() && allowed(t as u32))
+                .filter(|&(t, l)| l.is_finite() && allowed(t))
                 .map(|(t, &l)| (h.logprob + l, row, t as u32))
                 .collect();
             let take = (2 * k).min(row_best.len());
@@ -276,8 +556,11 @@ impl BeamSearch {
             row_best.truncate(take);
             candidates.extend(row_best);
         }
-        candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-        candidates.truncate(2 * k);
+        let sampling = self.config.sampling.is_some();
+        if !sampling {
+            candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            candidates.truncate(2 * k);
+        }
 
         let mut next: Vec<Hypothesis> = Vec::with_capacity(k);
         let mut parents = Vec::with_capacity(k);
@@ -293,10 +576,15 @@ impl BeamSearch {
                 .iter()
                 .flat_map(|&t| text.bytes(t).to_vec())
                 .collect();
-            let (line, line_ended) = completion_text(&bytes, &self.healed, self.config.mode);
+            let (line, line_ended) = completion_text(
+                &bytes,
+                &self.healed,
+                self.config.mode,
+                self.config.stop_line.as_deref(),
+            );
             if stop || line_ended {
                 // transformers ignores an end chosen below the top k.
-                if rank >= k {
+                if rank >= k && !sampling {
                     continue;
                 }
                 let len = parent.tokens.len() + 1;
@@ -322,10 +610,13 @@ impl BeamSearch {
         }
         self.steps += 1;
         self.finished.sort_by(|a, b| b.score.total_cmp(&a.score));
-        self.finished.truncate(k);
+        if !sampling {
+            self.finished.truncate(k);
+        }
 
         // transformers' default (early_stopping=False): stop once no live beam can beat the worst kept.
-        let saturated = self.finished.len() >= k
+        let saturated = !sampling
+            && self.finished.len() >= k
             && next.first().is_none_or(|best| {
                 let worst = self.finished.last().map_or(f64::NEG_INFINITY, |h| h.score);
                 self.length_score(best.logprob, self.steps) <= worst
@@ -414,27 +705,26 @@ mod tests {
             num_beams: beams,
             max_new_tokens: 10,
             mode,
-            length_penalty: 1.0,
-            heal: true,
+            ..GenerationConfig::default()
         }
     }
 
     #[test]
     fn single_line_stops_at_the_first_newline_after_text() {
         assert_eq!(
-            completion_text(b"\n  x = 1\n  y", b"\n", LineMode::Single),
+            completion_text(b"\n  x = 1\n  y", b"\n", LineMode::Single, None),
             ("  x = 1".into(), true)
         );
         assert_eq!(
-            completion_text(b"\n\n  x", b"", LineMode::Single),
+            completion_text(b"\n\n  x", b"", LineMode::Single, None),
             ("  x".into(), false)
         );
         assert_eq!(
-            completion_text(b"x\r\ny", b"", LineMode::Single),
+            completion_text(b"x\r\ny", b"", LineMode::Single, None),
             ("x".into(), true)
         );
         assert_eq!(
-            completion_text(b"x\ny", b"", LineMode::Multi),
+            completion_text(b"x\ny", b"", LineMode::Multi, None),
             ("x\ny".into(), false)
         );
     }
@@ -504,5 +794,127 @@ mod tests {
         }
         let texts: Vec<&str> = r.iter().map(|h| h.text.as_str()).collect();
         assert!(texts.contains(&"a") && texts.contains(&"b"), "{texts:?}");
+    }
+
+    #[test]
+    fn multi_line_ends_where_the_suffix_starts_repeating() {
+        assert_eq!(
+            completion_text(
+                b"  x = 1\n  return x\n  y",
+                b"",
+                LineMode::Multi,
+                Some("return x")
+            ),
+            ("  x = 1\n".into(), true)
+        );
+        // A partial line is not judged yet.
+        assert_eq!(
+            completion_text(
+                b"  x = 1\n  return x",
+                b"",
+                LineMode::Multi,
+                Some("return x")
+            ),
+            ("  x = 1\n  return x".into(), false)
+        );
+    }
+
+    #[test]
+    fn line_constraint_judges_blank_comment_and_indentation() {
+        let c = LineConstraint {
+            not_blank: true,
+            not_comment: true,
+            min_indent: 4,
+            indents: Some(vec![4, 8]),
+        };
+        assert_eq!(c.judge(b"    ", false), Verdict::Pending);
+        assert_eq!(c.judge(b"    ", true), Verdict::Reject);
+        assert_eq!(c.judge(b"    \n", false), Verdict::Reject);
+        assert_eq!(c.judge(b"    # note", false), Verdict::Reject);
+        assert_eq!(c.judge(b"  x", false), Verdict::Reject);
+        assert_eq!(c.judge(b"            x", false), Verdict::Reject);
+        assert_eq!(c.judge(b"        x", false), Verdict::Settled);
+        assert_eq!(c.judge(b"      x", false), Verdict::Reject);
+        assert_eq!(c.judge(b"    x\n\n", false), Verdict::Settled);
+    }
+
+    #[test]
+    fn the_constraint_turns_a_blank_line_into_code() {
+        // Unconstrained, the best path is "\n" then a blank line ("\n" again): an empty completion.
+        let t = vec![
+            vec![0.0, 0.0, 0.0, 0.0, 0.0],
+            vec![0.0, 0.0, 0.0, 6.0, 0.0], // after a: newline
+            vec![0.0; 5],
+            vec![0.0, 1.0, 0.0, 5.0, 0.0], // after "\n": another newline beats "a"
+            vec![0.0, 5.0, 0.0, 0.0, 0.0],
+        ];
+        let v = vocab();
+        let run = |constraint: LineConstraint| {
+            let mut m = Table {
+                rows: vec![],
+                table: t.clone(),
+            };
+            let cfg = GenerationConfig {
+                constraint,
+                ..config(1, LineMode::Single)
+            };
+            let mut s = BeamSearch::start(&mut m, &[3], Vec::new(), cfg).unwrap();
+            while !s.step(&mut m, &v).unwrap() {}
+            s.results()[0].text.clone()
+        };
+        let free = run(LineConstraint::default());
+        let held = run(LineConstraint {
+            not_blank: true,
+            ..LineConstraint::default()
+        });
+        assert_eq!(held, "a");
+        assert_ne!(free, held);
+    }
+
+    #[test]
+    fn sampling_is_reproducible_from_its_seed_and_respects_top_k() {
+        let t = vec![
+            vec![0.0, 1.0, 1.0, 0.5, 0.5],
+            vec![0.5, 1.0, 1.0, 0.5, 0.5],
+            vec![0.5, 1.0, 1.0, 0.5, 0.5],
+            vec![0.5, 1.0, 1.0, 0.5, 0.5],
+            vec![0.5, 1.0, 1.0, 0.5, 0.5],
+        ];
+        let v = vocab();
+        let run = |seed: u64, top_k: usize| {
+            let mut m = Table {
+                rows: vec![],
+                table: t.clone(),
+            };
+            let cfg = GenerationConfig {
+                sampling: Some(Sampling {
+                    temperature: 1.0,
+                    top_k,
+                    top_p: 1.0,
+                    seed,
+                }),
+                mode: LineMode::Multi,
+                ..config(3, LineMode::Multi)
+            };
+            let mut s = BeamSearch::start(&mut m, &[1], Vec::new(), cfg).unwrap();
+            while !s.step(&mut m, &v).unwrap() {}
+            s.results()
+                .iter()
+                .map(|h| h.text.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(7, 0), run(7, 0));
+        let seeds: Vec<Vec<String>> = (0..8).map(|s| run(s, 0)).collect();
+        assert!(seeds.windows(2).any(|w| w[0] != w[1]), "{seeds:?}");
+        // top_k = 2 keeps only "a" and "b": no newline, no stop, so every sample runs to the limit.
+        for texts in (0..8).map(|s| run(s, 2)) {
+            assert_eq!(texts.len(), 3);
+            assert!(
+                texts
+                    .iter()
+                    .all(|x| x.len() == 10 && x.chars().all(|c| c == 'a' || c == 'b')),
+                "{texts:?}"
+            );
+        }
     }
 }

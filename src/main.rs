@@ -25,6 +25,73 @@ struct Cli {
     command: Command,
 }
 
+/// Generation settings shared by `complete` and `eval`; the defaults are the page's.
+#[derive(clap::Args)]
+struct GenArgs {
+    /// Number of beams (1 = greedy); with --sample, the number of samples.
+    #[arg(long, default_value_t = 5)]
+    beams: usize,
+    /// Upper bound on generated tokens.
+    #[arg(long, default_value_t = 48)]
+    max_new_tokens: usize,
+    /// `single` stops at the end of the line; `multi` may write several lines.
+    #[arg(long, default_value = "single")]
+    mode: String,
+    /// Sample instead of beam search (uses --temperature, --top-k, --top-p, --seed).
+    #[arg(long)]
+    sample: bool,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Sample among the K most likely tokens only (0: all).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Nucleus sampling threshold.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Seed of the sampler.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Prompt layout: `auto` (from the model's tokens), `psm`, `spm` or `none` (prefix only).
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// Turn token healing off: the prompt keeps its trailing newline (for ablations).
+    #[arg(long)]
+    no_heal: bool,
+    /// Turn the line constraint off (blank, comment and mis-indented first lines allowed).
+    #[arg(long)]
+    no_constrain: bool,
+    /// Rerank the final beams by log p(beam + the first N suffix lines | prefix); models without FIM
+    /// tokens only. 0 is off.
+    #[arg(long, default_value_t = 0)]
+    rerank: usize,
+    /// Run the weights as stored. By default, as in the page, Q4_1/Q5_x matrices are re-encoded to
+    /// Q8_0 at load, which is several times faster.
+    #[arg(long)]
+    keep_quantization: bool,
+}
+
+impl GenArgs {
+    fn config(&self, cosine: bool) -> Result<GenerationConfig, String> {
+        GenerationConfig::from_settings(&Settings {
+            beams: self.beams,
+            max_new_tokens: self.max_new_tokens,
+            mode: self.mode.clone(),
+            sample: self.sample,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed: self.seed,
+            format: self.format.clone(),
+            heal: !self.no_heal,
+            constrain: !self.no_constrain,
+            rerank: self.rerank,
+            cosine,
+        })
+        .map_err(|e| e.to_string())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Hide one line of a Python file and let the model write it back.
@@ -38,22 +105,11 @@ enum Command {
         /// The 1-based line to hide.
         #[arg(long)]
         line: usize,
-        /// Number of beams (1 = greedy).
-        #[arg(long, default_value_t = 5)]
-        beams: usize,
-        /// Upper bound on generated tokens.
-        #[arg(long, default_value_t = 48)]
-        max_new_tokens: usize,
-        /// `single` stops at the end of the line; `multi` may write several lines.
-        #[arg(long, default_value = "single")]
-        mode: String,
-        /// Print the whole result (every beam, scores, figures) as JSON.
+        #[command(flatten)]
+        gen: GenArgs,
+        /// Print the whole result (every beam with its text, token ids and score; figures) as JSON.
         #[arg(long)]
         json: bool,
-        /// Run the weights as stored. By default, as in the page, Q4_1/Q5_x matrices are re-encoded to
-        /// Q8_0 at load, which is several times faster.
-        #[arg(long)]
-        keep_quantization: bool,
     },
     /// Complete every task of a JSONL file (fields `id`, `prefix`, `middle`, `suffix`; other fields are
     /// kept) and print one JSON line per task with the completion and its scores; the summary table
@@ -65,18 +121,8 @@ enum Command {
         /// The tasks (JSONL).
         #[arg(long)]
         data: PathBuf,
-        /// Number of beams (1 = greedy).
-        #[arg(long, default_value_t = 5)]
-        beams: usize,
-        /// Upper bound on generated tokens.
-        #[arg(long, default_value_t = 48)]
-        max_new_tokens: usize,
-        /// `single` or `multi`.
-        #[arg(long, default_value = "single")]
-        mode: String,
-        /// Run the weights as stored instead of re-encoding Q4_1/Q5_x to Q8_0.
-        #[arg(long)]
-        keep_quantization: bool,
+        #[command(flatten)]
+        gen: GenArgs,
         /// Only the first N tasks.
         #[arg(long)]
         limit: Option<usize>,
@@ -86,9 +132,6 @@ enum Command {
         /// Skip the cosine similarity (two extra forward passes per task).
         #[arg(long)]
         no_cosine: bool,
-        /// Turn token healing off: the prompt keeps its trailing newline (for ablations).
-        #[arg(long)]
-        no_heal: bool,
     },
     /// Combine the JSONL outputs of `infill eval` shards (or any eval outputs) into one, in task
     /// order, and print the summary table to standard error.
@@ -158,18 +201,11 @@ fn run(cli: Cli) -> Result<(), String> {
             model,
             file,
             line,
-            beams,
-            max_new_tokens,
-            mode,
+            gen,
             json,
-            keep_quantization,
         } => {
-            let config = GenerationConfig::from_settings(&Settings {
-                beams,
-                max_new_tokens,
-                mode,
-            })
-            .map_err(|e| e.to_string())?;
+            let config = gen.config(true)?;
+            let keep_quantization = gen.keep_quantization;
             let code = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let code = String::from_utf8(code)
                 .map_err(|_| format!("{}: not valid UTF-8 text", file.display()))?;
@@ -199,25 +235,15 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Eval {
             model,
             data,
-            beams,
-            max_new_tokens,
-            mode,
-            keep_quantization,
+            gen,
             limit,
             shard,
             no_cosine,
-            no_heal,
         } => {
-            let mut config = GenerationConfig::from_settings(&Settings {
-                beams,
-                max_new_tokens,
-                mode,
-            })
-            .map_err(|e| e.to_string())?;
-            config.heal = !no_heal;
+            let config = gen.config(!no_cosine)?;
             let shard = shard.as_deref().map(parse_shard).transpose()?;
-            let engine = load_engine(&model, !keep_quantization)?;
-            eval(&engine, &data, config, limit, shard, !no_cosine)
+            let engine = load_engine(&model, !gen.keep_quantization)?;
+            eval(&engine, &data, config, limit, shard)
         }
         Command::Merge { files } => merge(&files),
         Command::Functions { dir } => {
@@ -290,7 +316,6 @@ fn eval(
     config: GenerationConfig,
     limit: Option<usize>,
     shard: Option<(usize, usize)>,
-    cosine: bool,
 ) -> Result<(), String> {
     let tasks = read_jsonl(data)?;
     let total = limit.unwrap_or(tasks.len()).min(tasks.len());
@@ -329,7 +354,7 @@ fn eval(
         obj.remove("suffix");
         match result {
             Ok((_, report)) => {
-                let cos = if cosine { report.cosine } else { None };
+                let cos = report.cosine;
                 tokens += report.stats.generated_tokens;
                 obj.insert("completion".into(), report.completion.clone().into());
                 obj.insert(
@@ -337,6 +362,8 @@ fn eval(
                     report.stats.generated_tokens.into(),
                 );
                 obj.insert("ms".into(), report.stats.total_ms.into());
+                obj.insert("prompt_tokens".into(), report.stats.prompt_tokens.into());
+                obj.insert("cached_tokens".into(), report.stats.cached_tokens.into());
                 if let serde_json::Value::Object(scores) =
                     serde_json::to_value(&report.scores).map_err(|e| e.to_string())?
                 {

@@ -98,6 +98,24 @@ pub struct KvCache {
 }
 
 impl KvCache {
+    /// An empty cache for a model of `layers` blocks.
+    pub(crate) fn with_layers(layers: usize) -> Self {
+        Self {
+            layers: vec![None; layers],
+            len: 0,
+        }
+    }
+
+    /// Each block's keys and values (rows × heads × positions × head size), for a model's forward pass.
+    pub(crate) fn slots_mut(&mut self) -> impl Iterator<Item = &mut Option<(Tensor, Tensor)>> {
+        self.layers.iter_mut()
+    }
+
+    /// Records that a forward pass appended `positions` positions.
+    pub(crate) fn advance(&mut self, positions: usize) {
+        self.len += positions;
+    }
+
     /// Number of positions cached.
     pub fn len(&self) -> usize {
         self.len
@@ -106,6 +124,23 @@ impl KvCache {
     /// True before the first forward pass.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Forgets every position from `len` on (a prompt that shares its first `len` tokens with the one
+    /// cached can continue from here).
+    pub fn truncate(&mut self, len: usize) -> Result<()> {
+        if len >= self.len {
+            return Ok(());
+        }
+        for (k, v) in self.layers.iter_mut().flatten() {
+            *k = k.narrow(2, 0, len)?;
+            *v = v.narrow(2, 0, len)?;
+        }
+        if len == 0 {
+            self.layers.iter_mut().for_each(|l| *l = None);
+        }
+        self.len = len;
+        Ok(())
     }
 
     /// Keeps rows so that new row `i` continues old row `rows[i]` (rows may repeat).
@@ -269,12 +304,36 @@ impl Llama {
         })
     }
 
+    /// Replaces every quantized matrix with its float32 dequantization, so that matrix products run in
+    /// float32 as in transformers, which dequantizes GGUF weights when it loads them. Quantized matrix
+    /// products also quantize the activations (to Q8), which this removes too. For comparisons with the
+    /// reference: it needs four bytes per weight and runs slower.
+    pub fn dequantize_matmuls(&mut self) -> Result<()> {
+        fn dense(m: &mut QMatMul) -> Result<()> {
+            if let QMatMul::QTensor(q) = m {
+                *m = QMatMul::Tensor(q.dequantize(&Device::Cpu)?);
+            }
+            Ok(())
+        }
+        for l in &mut self.layers {
+            for m in [
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.gate,
+                &mut l.up,
+                &mut l.down,
+            ] {
+                dense(m)?;
+            }
+        }
+        dense(&mut self.output)
+    }
+
     /// A fresh, empty cache for this model.
     pub fn new_cache(&self) -> KvCache {
-        KvCache {
-            layers: vec![None; self.layers.len()],
-            len: 0,
-        }
+        KvCache::with_layers(self.layers.len())
     }
 
     /// Runs `tokens` (shape: rows × positions) after what `cache` holds and returns the hidden states
@@ -329,6 +388,26 @@ impl Llama {
         let last = h.i((.., seq - 1, ..))?.contiguous()?;
         let logits = self.output.forward(&last)?;
         Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+    }
+
+    /// The log-probability of `tokens` following what a one-row `cache` holds, whose last cached token
+    /// was `last` (the cache itself is not changed).
+    pub fn continuation_logprob(&self, cache: &KvCache, last: u32, tokens: &[u32]) -> Result<f64> {
+        if tokens.is_empty() {
+            return Ok(0.0);
+        }
+        let mut c = cache.clone();
+        c.truncate(c.len().saturating_sub(1))?;
+        let mut input = vec![last];
+        input.extend_from_slice(&tokens[..tokens.len() - 1]);
+        let h = self.hidden(&[input], &mut c)?.squeeze(0)?.contiguous()?;
+        let logits = self.output.forward(&h)?.to_dtype(DType::F32)?;
+        let lp = candle_nn::ops::log_softmax(&logits, 1)?.to_vec2::<f32>()?;
+        Ok(tokens
+            .iter()
+            .zip(&lp)
+            .map(|(&t, row)| row.get(t as usize).copied().unwrap_or(f32::NEG_INFINITY) as f64)
+            .sum())
     }
 
     /// Mean of the last hidden states (after the final norm) over the tokens of `ids`, run on their own.
@@ -412,6 +491,72 @@ impl Llama {
         let y = att.matmul(&v.contiguous()?)?;
         let y = y.transpose(1, 2)?.reshape((b, seq, hidden))?;
         Ok(layer.wo.forward(&y)?)
+    }
+}
+
+/// Any supported model: the one type the engine holds. Every variant keeps its state in a [`KvCache`].
+pub enum Model {
+    /// Llama-family GGUF (SmolLM2, Qwen2).
+    Llama(Llama),
+    /// GPT-BigCode safetensors (StarCoder family).
+    BigCode(crate::bigcode::BigCode),
+}
+
+impl Model {
+    /// The architecture's name (`llama`, `qwen2`, `gpt_bigcode`).
+    pub fn architecture(&self) -> &str {
+        match self {
+            Model::Llama(m) => &m.config.architecture,
+            Model::BigCode(_) => "gpt_bigcode",
+        }
+    }
+
+    /// The longest sequence (prompt plus generation) the model can run.
+    pub fn context_length(&self) -> usize {
+        match self {
+            Model::Llama(m) => m.config.context_length,
+            Model::BigCode(m) => m.config.n_positions,
+        }
+    }
+
+    /// A fresh, empty cache.
+    pub fn new_cache(&self) -> KvCache {
+        match self {
+            Model::Llama(m) => m.new_cache(),
+            Model::BigCode(m) => m.new_cache(),
+        }
+    }
+
+    /// Hidden states after the final norm (rows × positions × hidden); see [`Llama::hidden`].
+    pub fn hidden(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Tensor> {
+        match self {
+            Model::Llama(m) => m.hidden(tokens, cache),
+            Model::BigCode(m) => m.hidden(tokens, cache),
+        }
+    }
+
+    /// Next-token logits of each row's last position; see [`Llama::logits`].
+    pub fn logits(&self, tokens: &[Vec<u32>], cache: &mut KvCache) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Model::Llama(m) => m.logits(tokens, cache),
+            Model::BigCode(m) => m.logits(tokens, cache),
+        }
+    }
+
+    /// log p(`tokens` | what a one-row `cache` holds); see [`Llama::continuation_logprob`].
+    pub fn continuation_logprob(&self, cache: &KvCache, last: u32, tokens: &[u32]) -> Result<f64> {
+        match self {
+            Model::Llama(m) => m.continuation_logprob(cache, last, tokens),
+            Model::BigCode(m) => m.continuation_logprob(cache, last, tokens),
+        }
+    }
+
+    /// Mean-pooled last hidden states of `ids`; see [`Llama::mean_hidden`].
+    pub fn mean_hidden(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        match self {
+            Model::Llama(m) => m.mean_hidden(ids),
+            Model::BigCode(m) => m.mean_hidden(ids),
+        }
     }
 }
 

@@ -151,15 +151,40 @@ pub struct CorpusScores {
 }
 
 /// Generation settings as they arrive from the page or the command line, before validation.
+///
+/// Every field has a default (the notebook's: 5 beams, no sampling), so a request may carry any subset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// Number of beams; 1 means greedy decoding.
+    /// Number of beams; 1 means greedy decoding (or one sample when `sample` is on).
     pub beams: usize,
     /// Upper bound on generated tokens.
     pub max_new_tokens: usize,
     /// `"single"` stops at the end of the line; `"multi"` lets the model write several lines.
     pub mode: String,
+    /// Sample instead of searching (`do_sample=True`); uses `temperature`, `top_k`, `top_p`, `seed`.
+    pub sample: bool,
+    /// Sampling temperature (> 0).
+    pub temperature: f64,
+    /// Keep only the `top_k` most likely tokens when sampling; 0 keeps all.
+    pub top_k: usize,
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches `top_p` (0 < p ≤ 1).
+    pub top_p: f64,
+    /// Seed of the sampler: the same seed, prompt and settings give the same completion.
+    pub seed: u64,
+    /// Prompt layout: `"auto"` (from the tokenizer's special tokens), `"psm"`, `"spm"` or `"none"`
+    /// (prefix only).
+    pub format: String,
+    /// Token healing where the prompt ends inside a token.
+    pub heal: bool,
+    /// Reject a first line that is blank, a comment, or indented less than the hole's function body,
+    /// when the hidden line is code (see `generation::LineConstraint`).
+    pub constrain: bool,
+    /// Rerank the finished beams by log p(candidate + the first `rerank` suffix lines | prefix); 0 is off.
+    /// Meant for models without FIM tokens, which otherwise never see the suffix.
+    pub rerank: usize,
+    /// Compute the cosine similarity of hidden states (two extra short forward passes).
+    pub cosine: bool,
 }
 
 impl Default for Settings {
@@ -168,6 +193,16 @@ impl Default for Settings {
             beams: 5,
             max_new_tokens: 48,
             mode: "single".to_string(),
+            sample: false,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 0,
+            format: "auto".to_string(),
+            heal: true,
+            constrain: true,
+            rerank: 0,
+            cosine: true,
         }
     }
 }
@@ -316,6 +351,13 @@ pub struct BeamView {
     pub score: f64,
     /// True when this beam has ended (end of line, end of text).
     pub finished: bool,
+    /// With suffix reranking: log p(beam text + the first suffix lines | prefix). Beams are then
+    /// ordered by it, best first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<f64>,
+    /// The beam's generated token ids (healing prefix included; final beams only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tokens: Vec<u32>,
 }
 
 /// Everything the page shows when a completion is finished.
@@ -348,6 +390,12 @@ pub struct RunStats {
     pub total_ms: f64,
     /// Decoding steps per second after the first token.
     pub tokens_per_second: f64,
+    /// Prompt tokens whose keys and values were reused from the previous prompt (shared prefix).
+    #[serde(default)]
+    pub cached_tokens: usize,
+    /// Lines cut from the top of the prefix and the bottom of the suffix to fit the model's context.
+    #[serde(default)]
+    pub trimmed_lines: usize,
 }
 
 /// A file handed to the worker: its path and its raw bytes (a `Uint8Array` in the browser, an array of

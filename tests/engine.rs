@@ -13,6 +13,7 @@ fn config(beams: usize, mode: &str) -> GenerationConfig {
         beams,
         max_new_tokens: 48,
         mode: mode.to_string(),
+        ..Settings::default()
     })
     .expect("valid settings")
 }

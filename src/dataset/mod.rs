@@ -31,6 +31,7 @@ pub mod easy40;
 pub mod functions;
 pub mod jsonl;
 mod mask;
+pub(crate) use mask::SplitMix64;
 mod nesting;
 
 use serde::{Deserialize, Serialize};
