@@ -7,6 +7,7 @@ import {
   normalizeSettings, loadRequest, completeRequest, cancelRequest, isWorkerEvent,
   cacheListRequest, cacheDeleteRequest, hubBase, parseModelSource, specFromKey, specUrl, fileKind,
 } from './protocol.js';
+import * as batch from './batch.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // DOM helpers
@@ -645,6 +646,7 @@ function refresh() {
     li.classList.toggle('is-current', n === current);
     li.classList.toggle('is-done', n < current || (n === 3 && state.status === 'done'));
   }
+  batch.refresh();
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -826,6 +828,7 @@ ui.retry.addEventListener('click', () => {
 
 function handleEvent(msg) {
   if (!isWorkerEvent(msg)) return;
+  if (batch.handleEvent(msg)) return; // an answer to batch evaluation (www/batch.js)
   switch (msg.kind) {
     case EV.READY:
       state.workerReady = true;
@@ -1539,6 +1542,11 @@ function init() {
   renderLines();
   refresh();
   startWorker();
+  batch.attach({
+    post, nextId: () => state.nextId++, ready: () => Boolean(state.worker && state.workerReady),
+    model: () => (state.modelLoaded && state.workerReady && state.model ? { name: state.model.name, key: state.loadedSpec?.key ?? '' } : null),
+    settings: () => ({ ...state.settings }), worker: () => state.worker, diffChars, showError,
+  });
   refresh();
 }
 
