@@ -18,6 +18,7 @@
 //! assert_eq!(masked.prefix + &masked.middle + &masked.suffix, "def f(x):\n    return x\n");
 //! ```
 
+pub mod bigcode;
 pub mod dataset;
 pub mod engine;
 pub mod error;

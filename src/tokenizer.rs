@@ -1,4 +1,5 @@
-//! Tokenizers built from a GGUF file's own vocabulary, merges and pre-tokenizer name.
+//! Tokenizers built from a GGUF file's own vocabulary, merges and pre-tokenizer name, or from a
+//! `tokenizer.json` (safetensors models).
 //!
 //! SmolLM2's original tokenizer (llama.cpp calls its pre-tokenizer `smollm`) splits every digit on its
 //! own before byte-level BPE. candle's and transformers' GGUF conversions drop that step, so `"    1"`
@@ -61,7 +62,107 @@ fn byte_level_decode_map() -> HashMap<char, u8> {
         .collect()
 }
 
+/// The ids that end generation: the model's end of sequence, then the family's stop tokens the
+/// vocabulary has.
+fn stop_ids(eos: Option<u32>, special: &HashMap<String, u32>) -> Vec<u32> {
+    let mut ids: Vec<u32> = eos.into_iter().collect();
+    for name in [
+        "<|endoftext|>",
+        "<|im_end|>",
+        "<|file_sep|>",
+        "<|fim_pad|>",
+        "<file_sep>",
+    ] {
+        if let Some(&id) = special.get(name) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// How a `tokenizer.json` vocabulary spells bytes.
+#[derive(Clone, Copy, PartialEq)]
+enum Spelling {
+    /// GPT-2 byte-level BPE: every byte is one printable character.
+    ByteLevel,
+    /// SentencePiece-style: `▁` for a space, `<0xNN>` for a byte without a token of its own.
+    SentencePiece,
+}
+
+/// The bytes a vocabulary entry stands for.
+fn spelled_bytes(token: &str, spelling: Spelling, map: &HashMap<char, u8>) -> Vec<u8> {
+    match spelling {
+        Spelling::ByteLevel => {
+            let mut out = Vec::with_capacity(token.len());
+            for c in token.chars() {
+                match map.get(&c) {
+                    Some(&b) => out.push(b),
+                    None => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                }
+            }
+            out
+        }
+        Spelling::SentencePiece => {
+            let hex = token
+                .strip_prefix("<0x")
+                .and_then(|t| t.strip_suffix('>'))
+                .filter(|h| h.len() == 2);
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(b) => vec![b],
+                None => token.replace('\u{2581}', " ").into_bytes(),
+            }
+        }
+    }
+}
+
 impl TextTokenizer {
+    /// Builds the tokenizer of a `tokenizer.json` (the Hugging Face tokenizers format), as shipped with
+    /// safetensors models. `eos` is the model's end-of-text id (from `config.json`) when it has one;
+    /// `vocab_size` is the model's, which may exceed the tokenizer's (ids past it stand for no text).
+    /// Byte-level BPE and SentencePiece-style (`▁`, byte fallback) vocabularies are supported.
+    pub fn from_tokenizer_json(bytes: &[u8], eos: Option<u32>, vocab_size: usize) -> Result<Self> {
+        let spec: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| tok_err(format!("tokenizer.json is not JSON: {e}")))?;
+        let decoder = spec
+            .get("decoder")
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let spelling = if decoder.contains("\"ByteLevel\"") {
+            Spelling::ByteLevel
+        } else if decoder.contains("ByteFallback") || decoder.contains("Metaspace") {
+            Spelling::SentencePiece
+        } else {
+            return Err(tok_err(
+                "tokenizer.json has neither a byte-level nor a SentencePiece-style decoder",
+            ));
+        };
+        let inner = Tokenizer::from_bytes(bytes).map_err(tok_err)?;
+        let added = inner.get_added_tokens_decoder();
+        let special: HashMap<String, u32> = added
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(&id, t)| (t.content.clone(), id))
+            .collect();
+        let map = byte_level_decode_map();
+        let n = inner.get_vocab_size(true).max(vocab_size);
+        let token_bytes = (0..n as u32)
+            .map(|id| match (added.get(&id), inner.id_to_token(id)) {
+                (Some(t), _) => t.content.as_bytes().to_vec(),
+                (None, Some(t)) => spelled_bytes(&t, spelling, &map),
+                (None, None) => Vec::new(),
+            })
+            .collect();
+        let stop_ids = stop_ids(eos, &special);
+        Ok(Self {
+            inner,
+            token_bytes,
+            stop_ids,
+            special,
+        })
+    }
+
     /// Builds the tokenizer described by a GGUF file's `tokenizer.ggml.*` metadata.
     pub fn from_gguf(content: &gguf_file::Content) -> Result<Self> {
         let md = |key: &str| {
@@ -162,27 +263,11 @@ impl TextTokenizer {
             })
             .collect();
 
-        let mut stop_ids = Vec::new();
-        if let Some(eos) = content
+        let eos = content
             .metadata
             .get("tokenizer.ggml.eos_token_id")
-            .and_then(|v| v.to_u32().ok())
-        {
-            stop_ids.push(eos);
-        }
-        for name in [
-            "<|endoftext|>",
-            "<|im_end|>",
-            "<|file_sep|>",
-            "<|fim_pad|>",
-            "<file_sep>",
-        ] {
-            if let Some(&id) = special.get(name) {
-                if !stop_ids.contains(&id) {
-                    stop_ids.push(id);
-                }
-            }
-        }
+            .and_then(|v| v.to_u32().ok());
+        let stop_ids = stop_ids(eos, &special);
         Ok(Self {
             inner,
             token_bytes,
