@@ -197,6 +197,15 @@ impl Engine {
                 "line {line} is blank: choose a line with code on it"
             )));
         }
+        if config.function_context {
+            if let Some((first, last)) = function_around(code, line) {
+                let lines: Vec<&str> = code.split_inclusive('\n').collect();
+                // The function's lines, the last one's terminator included, as the datasets cut them.
+                let part = lines[first - 1..last.min(lines.len())].concat();
+                let masked = mask_line(&part, line + 1 - first)?;
+                return self.start_masked(masked, config, now_ms);
+            }
+        }
         self.start_masked(masked, config, now_ms)
     }
 
@@ -410,4 +419,15 @@ impl Engine {
             }
         }
     }
+}
+
+/// The lines (first, last; 1-based, inclusive) of the innermost function whose body holds `line`, if
+/// the code parses and has one.
+fn function_around(code: &str, line: usize) -> Option<(usize, usize)> {
+    let spans = crate::dataset::extract_functions("<playground>", code.as_bytes()).ok()?;
+    spans
+        .iter()
+        .filter(|f| f.start_line < line && line <= f.end_line)
+        .min_by_key(|f| f.end_line - f.start_line)
+        .map(|f| (f.start_line, f.end_line))
 }

@@ -73,6 +73,8 @@ pub struct GenerationConfig {
     pub format: String,
     /// Apply a [`LineConstraint`] built from the code around the hole. Applied by the engine.
     pub constrain: bool,
+    /// Show the model only the innermost function around the hole. Applied by the engine.
+    pub function_context: bool,
 }
 
 /// Sampling parameters (transformers' `do_sample=True`).
@@ -170,6 +172,7 @@ impl Default for GenerationConfig {
             cosine: true,
             format: "auto".into(),
             constrain: true,
+            function_context: false,
         })
     }
 }
@@ -226,6 +229,15 @@ impl GenerationConfig {
                 s.format
             )));
         }
+        let function_context = match s.context.as_str() {
+            "file" => false,
+            "function" => true,
+            other => {
+                return Err(InfillError::Settings(format!(
+                    "context must be `file` or `function`, not `{other}`"
+                )))
+            }
+        };
         if s.rerank > 50 {
             return Err(InfillError::Settings(format!(
                 "rerank uses at most 50 suffix lines, not {}",
@@ -245,6 +257,7 @@ impl GenerationConfig {
             cosine: s.cosine,
             format: s.format.clone(),
             constrain: s.constrain,
+            function_context,
         })
     }
 }

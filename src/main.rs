@@ -65,6 +65,9 @@ struct GenArgs {
     /// tokens only. 0 is off.
     #[arg(long, default_value_t = 0)]
     rerank: usize,
+    /// The code the model sees: `file`, or `function` (the innermost function around the line).
+    #[arg(long, default_value = "file")]
+    context: String,
     /// Run the weights as stored. By default, as in the page, Q4_1/Q5_x matrices are re-encoded to
     /// Q8_0 at load, which is several times faster.
     #[arg(long)]
@@ -87,6 +90,7 @@ impl GenArgs {
             constrain: !self.no_constrain,
             rerank: self.rerank,
             cosine,
+            context: self.context.clone(),
         })
         .map_err(|e| e.to_string())
     }

@@ -65,6 +65,14 @@ pub enum Request {
         /// The id of the completion to cancel.
         id: u32,
     },
+    /// Self-test: the engine panics on purpose, exactly as a bug would. The worker answers with a fatal
+    /// [`Event::Error`] carrying the panic message; the page then restarts the worker, which loads the
+    /// model again, and tells the user. The browser tests use it to prove that path on a real Rust
+    /// panic. It ends only this tab's engine, so it is harmless in production.
+    Panic {
+        /// The request id.
+        id: u32,
+    },
     /// List the model files stored in the browser's Cache API. Answered by [`Event::Cache`] at once, even
     /// while a completion runs.
     CacheList {
@@ -185,6 +193,10 @@ pub struct Settings {
     pub rerank: usize,
     /// Compute the cosine similarity of hidden states (two extra short forward passes).
     pub cosine: bool,
+    /// The code the model sees: `"file"` (all of it, as an editor has it) or `"function"` (only the
+    /// innermost function around the hidden line, as in the notebook; the whole file when the line
+    /// is in no function).
+    pub context: String,
 }
 
 impl Default for Settings {
@@ -203,6 +215,7 @@ impl Default for Settings {
             constrain: true,
             rerank: 0,
             cosine: true,
+            context: "file".to_string(),
         }
     }
 }

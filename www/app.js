@@ -32,6 +32,10 @@ const ui = {
   complete: $('complete'), cancel: $('cancel'), nextHint: $('next-hint'),
   settings: $('settings'), beamsInput: $('set-beams'), maxInput: $('set-max'),
   modeSelect: $('set-mode'), share: $('share'),
+  sampleSelect: $('set-sample'), temperatureInput: $('set-temperature'), topPInput: $('set-top-p'),
+  topKInput: $('set-top-k'), seedInput: $('set-seed'), contextSelect: $('set-context'),
+  formatSelect: $('set-format'), rerankSelect: $('set-rerank'), constrainCheck: $('set-constrain'),
+  healCheck: $('set-heal'), advanced: $('advanced'),
   beams: $('beams'), beamsEmpty: $('beams-empty'), beamsStep: $('beams-step'),
   prompt: $('prompt'), promptMeta: $('prompt-meta'),
   results: $('results'), verdict: $('verdict'), target: $('target'), targetWhere: $('target-where'),
@@ -313,10 +317,12 @@ function randomMask() {
 
 function scrollLineIntoView(n) {
   const row = ui.lineView.querySelector(`[data-line="${n}"]`);
-  if (!row) return;
+  if (!row && !lineWindow) return;
   const view = ui.lineView;
-  const top = row.offsetTop - view.offsetTop;
-  if (top < view.scrollTop || top + row.offsetHeight > view.scrollTop + view.clientHeight) {
+  // A long file shows a window of rows: a line outside it is placed from the fixed row height.
+  const height = row ? row.offsetHeight : rowHeight();
+  const top = row ? row.offsetTop - view.offsetTop : (n - 1) * height;
+  if (top < view.scrollTop || top + height > view.scrollTop + view.clientHeight) {
     view.scrollTop = Math.max(0, top - view.clientHeight / 3);
   }
 }
@@ -324,9 +330,55 @@ function scrollLineIntoView(n) {
 // ---------------------------------------------------------------------------------------------------------
 // The line view
 
+// A file with more lines than FULL_RENDER_LINES is shown a window at a time: the rows in view plus
+// WINDOW_MARGIN rows on each side, between two spacers, re-rendered as the view scrolls. A pasted 10 MB file
+// (150,000 lines) would otherwise build millions of DOM nodes and freeze the page.
+const FULL_RENDER_LINES = 3000;
+const WINDOW_MARGIN = 150;
+let lineWindow = null; // {first, last} (1-based, inclusive) while a long file is windowed, else null
+const linesMemo = { code: null, lines: [], tokens: [] };
+
+/** The code's lines and their highlighting, recomputed only when the code changes. */
+function codeLines() {
+  if (linesMemo.code !== state.code) {
+    linesMemo.code = state.code;
+    linesMemo.lines = getLines();
+    linesMemo.tokens = tokenizeCode(linesMemo.lines);
+  }
+  return linesMemo;
+}
+
+/** The height of one row of the line view in px (rows never wrap: `white-space: pre`). */
+function rowHeight() {
+  const row = ui.lineView.querySelector('.ln-row');
+  return row?.offsetHeight || parseFloat(getComputedStyle(ui.lineView).lineHeight) || 21;
+}
+
+/** The rows to build for `count` lines: all of them, or a window around the view (or around `around`). */
+function rowRange(count, around) {
+  if (count <= FULL_RENDER_LINES) return { first: 1, last: count };
+  const height = rowHeight();
+  const view = ui.lineView;
+  let top = Math.floor(view.scrollTop / height) + 1;
+  const shown = Math.ceil(view.clientHeight / height) + 1;
+  if (around && (around < top || around > top + shown)) top = Math.max(1, around - Math.floor(shown / 3));
+  return { first: Math.max(1, top - WINDOW_MARGIN), last: Math.min(count, top + shown + WINDOW_MARGIN) };
+}
+
+let windowFrame = 0;
+ui.lineView.addEventListener('scroll', () => {
+  if (!lineWindow || windowFrame) return;
+  windowFrame = requestAnimationFrame(() => {
+    windowFrame = 0;
+    if (!lineWindow) return;
+    const { first, last } = rowRange(codeLines().lines.length, 0);
+    const slack = WINDOW_MARGIN / 3;
+    if (Math.abs(first - lineWindow.first) > slack || Math.abs(last - lineWindow.last) > slack) renderLines();
+  });
+});
+
 function renderLines({ focusLine = 0 } = {}) {
-  const lines = getLines();
-  const tokens = tokenizeCode(lines);
+  const { lines, tokens } = codeLines();
   const active = document.activeElement;
   const hadFocus = ui.lineView.contains(active) ? Number(active.dataset.line) : 0;
   const focusTarget = focusLine || hadFocus;
@@ -338,8 +390,18 @@ function renderLines({ focusLine = 0 } = {}) {
   ui.lineView.style.setProperty('--gutter', `${String(lines.length).length + 1}ch`);
   ui.lineView.classList.toggle('is-busy', generating);
   const frag = document.createDocumentFragment();
-  lines.forEach((line, i) => {
-    const n = i + 1;
+  const { first, last } = rowRange(lines.length, focusLine);
+  lineWindow = lines.length > FULL_RENDER_LINES ? { first, last } : null;
+  const spacer = (rows) => {
+    const div = el('div', 'ln-spacer');
+    div.style.height = `${rows * rowHeight()}px`;
+    div.setAttribute('aria-hidden', 'true');
+    return div;
+  };
+  if (lineWindow) frag.append(spacer(first - 1));
+  for (let n = first; n <= last; n++) {
+    const line = lines[n - 1];
+    const i = n - 1;
     const row = el('div', 'ln-row');
     row.dataset.line = String(n);
     row.dataset.testid = `line-${n}`;
@@ -374,19 +436,25 @@ function renderLines({ focusLine = 0 } = {}) {
     }
     row.append(codeCell);
     frag.append(row);
-  });
+  }
+  if (lineWindow) frag.append(spacer(lines.length - last));
   ui.lineView.replaceChildren(frag);
   ui.unseenNote.hidden = !(prefixOnly && state.masked < lines.length);
   if (focusTarget) ui.lineView.querySelector(`[data-line="${focusTarget}"]`)?.focus({ preventScroll: true });
 }
 
 function moveLineFocus(row, delta) {
-  const rows = [...ui.lineView.querySelectorAll('.ln-row')];
-  const idx = rows.indexOf(row);
-  const next = rows[Math.min(rows.length - 1, Math.max(0, delta === Infinity ? rows.length - 1
-    : delta === -Infinity ? 0 : idx + delta))];
-  if (!next) return;
-  for (const r of rows) r.tabIndex = -1;
+  const count = codeLines().lines.length;
+  const current = Number(row.dataset.line);
+  const target = delta === Infinity ? count : delta === -Infinity ? 1 : Math.min(count, Math.max(1, current + delta));
+  const next = ui.lineView.querySelector(`[data-line="${target}"]`);
+  if (!next) {
+    // Outside the window of a long file: build the rows around it, then bring it into view.
+    renderLines({ focusLine: target });
+    scrollLineIntoView(target);
+    return;
+  }
+  for (const r of ui.lineView.querySelectorAll('.ln-row')) r.tabIndex = -1;
   next.tabIndex = 0;
   next.focus();
 }
@@ -450,6 +518,24 @@ function showSettings() {
   ui.beamsInput.value = String(state.settings.beams);
   ui.maxInput.value = String(state.settings.max_new_tokens);
   ui.modeSelect.value = state.settings.mode;
+  const s = state.settings;
+  ui.sampleSelect.value = s.sample ? '1' : '0';
+  ui.temperatureInput.value = String(s.temperature);
+  ui.topPInput.value = String(s.top_p);
+  ui.topKInput.value = String(s.top_k);
+  ui.seedInput.value = String(s.seed);
+  ui.contextSelect.value = s.context;
+  ui.formatSelect.value = s.format;
+  if (![...ui.rerankSelect.options].some((o) => o.value === String(s.rerank))) {
+    const o = document.createElement('option');
+    o.value = String(s.rerank);
+    o.textContent = `next ${s.rerank} lines`;
+    ui.rerankSelect.append(o);
+  }
+  ui.rerankSelect.value = String(s.rerank);
+  ui.constrainCheck.checked = s.constrain;
+  ui.healCheck.checked = s.heal;
+  ui.advanced.classList.toggle('is-sampling', s.sample);
 }
 
 function readSettings({ rewrite }) {
@@ -457,8 +543,19 @@ function readSettings({ rewrite }) {
     beams: ui.beamsInput.value === '' ? state.settings.beams : ui.beamsInput.value,
     max_new_tokens: ui.maxInput.value === '' ? state.settings.max_new_tokens : ui.maxInput.value,
     mode: ui.modeSelect.value,
+    sample: ui.sampleSelect.value === '1',
+    temperature: ui.temperatureInput.value,
+    top_p: ui.topPInput.value,
+    top_k: ui.topKInput.value,
+    seed: ui.seedInput.value,
+    context: ui.contextSelect.value,
+    format: ui.formatSelect.value,
+    rerank: ui.rerankSelect.value,
+    constrain: ui.constrainCheck.checked,
+    heal: ui.healCheck.checked,
   };
   state.settings = normalizeSettings(raw);
+  ui.advanced.classList.toggle('is-sampling', state.settings.sample);
   if (rewrite) showSettings();
   scheduleHashWrite();
 }
@@ -500,6 +597,12 @@ function encodeHash() {
   p.set('beams', String(state.settings.beams));
   p.set('max', String(state.settings.max_new_tokens));
   p.set('mode', state.settings.mode);
+  // The other settings go into the link only when they differ from the defaults, to keep links short.
+  for (const [key, fallback] of Object.entries(DEFAULT_SETTINGS)) {
+    if (['beams', 'max_new_tokens', 'mode'].includes(key)) continue;
+    const value = state.settings[key];
+    if (value !== fallback) p.set(key, typeof value === 'boolean' ? (value ? '1' : '0') : String(value));
+  }
   return `#${p.toString()}`;
 }
 
@@ -545,12 +648,15 @@ function readHash() {
     }
     applied = true;
   }
-  if (p.has('beams') || p.has('max') || p.has('mode')) {
-    state.settings = normalizeSettings({
+  const extra = Object.keys(DEFAULT_SETTINGS).filter((k) => !['beams', 'max_new_tokens', 'mode'].includes(k));
+  if (p.has('beams') || p.has('max') || p.has('mode') || extra.some((k) => p.has(k))) {
+    const raw = {
       beams: p.get('beams') ?? state.settings.beams,
       max_new_tokens: p.get('max') ?? state.settings.max_new_tokens,
       mode: p.get('mode') ?? state.settings.mode,
-    });
+    };
+    for (const k of extra) raw[k] = p.get(k) ?? state.settings[k];
+    state.settings = normalizeSettings(raw);
     applied = true;
   }
   lastHash = location.hash;
@@ -1435,13 +1541,16 @@ function renderResults(result) {
 function renderFigures(stats) {
   const num = (v) => { const n = Number(v); return Number.isFinite(n) ? n : null; };
   const tps = num(stats.tokens_per_second);
+  const trimmed = num(stats.trimmed_lines) ?? 0;
   const rows = [
     ['tokens_per_second', 'Speed', tps === null ? '–' : `${tps.toFixed(1)} tokens/s`,
       'Word-pieces written per second, after the first one.'],
     ['first_token_ms', 'Time to first token', fmtMs(num(stats.first_token_ms) ?? NaN),
       'How long it took to read the code and write the first word-piece.'],
-    ['prompt_tokens', 'Prompt length', num(stats.prompt_tokens) === null ? '–' : `${fmtInt.format(num(stats.prompt_tokens))} tokens`,
-      'How much text the model had to read.'],
+    ['prompt_tokens', 'Prompt length', num(stats.prompt_tokens) === null ? '–'
+      : `${fmtInt.format(num(stats.prompt_tokens))} tokens${trimmed > 0 ? ` · ${fmtInt.format(trimmed)} lines left out` : ''}`,
+    trimmed > 0 ? `The code is longer than the model's context, so the ${fmtInt.format(trimmed)} lines farthest from the hidden line were left out of the prompt.`
+      : 'How much text the model had to read.'],
     ['generated_tokens', 'Tokens written', num(stats.generated_tokens) === null ? '–' : fmtInt.format(num(stats.generated_tokens)),
       'Decoding steps taken.'],
     ['total_ms', 'Total time', fmtMs(num(stats.total_ms) ?? NaN), 'From pressing Complete to the result.'],

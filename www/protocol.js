@@ -11,6 +11,7 @@ export const REQ = Object.freeze({
   CACHE_DELETE: 'cache_delete',
   DATASET: 'dataset',
   SUMMARIZE: 'summarize',
+  PANIC: 'panic', // self-test: the engine panics on purpose (src/protocol.rs Request::Panic)
 });
 
 /** Event kinds, worker → page. */
@@ -182,12 +183,24 @@ export function specUrl(spec, hub = DEFAULT_HUB) {
 export const MODES = Object.freeze(['single', 'multi']);
 
 /** @type {Readonly<Settings>} */
-export const DEFAULT_SETTINGS = Object.freeze({ beams: 5, max_new_tokens: 48, mode: 'single' });
+export const DEFAULT_SETTINGS = Object.freeze({
+  beams: 5, max_new_tokens: 48, mode: 'single',
+  sample: false, temperature: 0.8, top_k: 0, top_p: 0.95, seed: 0,
+  format: 'auto', context: 'file', rerank: 0, heal: true, constrain: true,
+});
+
+/** Prompt layouts: `auto` follows the model's FIM tokens; `none` shows only the code above the hole. */
+export const FORMATS = Object.freeze(['auto', 'psm', 'spm', 'none']);
+/** What the model sees: the whole file, or the function around the hidden line. */
+export const CONTEXTS = Object.freeze(['file', 'function']);
 
 /** Bounds the page enforces on settings before sending them. */
 export const LIMITS = Object.freeze({
   beams: Object.freeze({ min: 1, max: 8 }),
   max_new_tokens: Object.freeze({ min: 1, max: 256 }),
+  top_k: Object.freeze({ min: 0, max: 1000 }),
+  seed: Object.freeze({ min: 0, max: 2 ** 31 - 1 }),
+  rerank: Object.freeze({ min: 0, max: 8 }),
 });
 
 /** Special tokens in a prompt, e.g. `<fim_prefix>`, `<|im_start|>`, `<｜fim▁begin｜>`. */
@@ -198,6 +211,16 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @property {number} beams           1–8; 1 means greedy decoding.
  * @property {number} max_new_tokens  Upper bound on generated tokens.
  * @property {'single'|'multi'} mode  "multi" lets the model write several lines.
+ * @property {boolean} sample          Draw samples (temperature, top_k, top_p, seed) instead of beam search.
+ * @property {number} temperature      > 0, at most 2 here.
+ * @property {number} top_k            0 keeps every token.
+ * @property {number} top_p            0 < p <= 1.
+ * @property {number} seed             Same seed, same samples.
+ * @property {'auto'|'psm'|'spm'|'none'} format  Prompt layout.
+ * @property {'file'|'function'} context  What the model sees.
+ * @property {number} rerank           Suffix lines used to rerank beams (models without FIM tokens); 0 off.
+ * @property {boolean} heal            Token healing.
+ * @property {boolean} constrain       Python line rules on the first line.
  */
 
 /**
@@ -317,7 +340,30 @@ export function normalizeSettings(s = {}) {
     beams: clampInt(s.beams, LIMITS.beams, DEFAULT_SETTINGS.beams),
     max_new_tokens: clampInt(s.max_new_tokens, LIMITS.max_new_tokens, DEFAULT_SETTINGS.max_new_tokens),
     mode: MODES.includes(s.mode) ? s.mode : DEFAULT_SETTINGS.mode,
+    sample: bool(s.sample, DEFAULT_SETTINGS.sample),
+    temperature: clampFloat(s.temperature, 0.05, 2, DEFAULT_SETTINGS.temperature),
+    top_k: clampInt(s.top_k, LIMITS.top_k, DEFAULT_SETTINGS.top_k),
+    top_p: clampFloat(s.top_p, 0.01, 1, DEFAULT_SETTINGS.top_p),
+    seed: clampInt(s.seed, LIMITS.seed, DEFAULT_SETTINGS.seed),
+    format: FORMATS.includes(s.format) ? s.format : DEFAULT_SETTINGS.format,
+    context: CONTEXTS.includes(s.context) ? s.context : DEFAULT_SETTINGS.context,
+    rerank: clampInt(s.rerank, LIMITS.rerank, DEFAULT_SETTINGS.rerank),
+    heal: bool(s.heal, DEFAULT_SETTINGS.heal),
+    constrain: bool(s.constrain, DEFAULT_SETTINGS.constrain),
   };
+}
+
+function clampFloat(value, min, max, fallback) {
+  const n = Number(value);
+  if (value === '' || value === null || !Number.isFinite(n)) return fallback;
+  return Math.min(max, Math.max(min, n));
+}
+
+/** Booleans from checkboxes (true/false) and URLs ('1'/'0'). */
+function bool(value, fallback) {
+  if (value === true || value === '1' || value === 'true') return true;
+  if (value === false || value === '0' || value === 'false') return false;
+  return fallback;
 }
 
 /** @returns {LoadRequest} `file` (a File/Blob) is set only for a local file. */
