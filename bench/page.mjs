@@ -157,14 +157,36 @@ async function wllamaLoad(url, threads) {
 
 /**
  * Greedy completion of `prompt` (Infill's exact prompt text) for `tokens` tokens, end-of-text ignored so
- * it runs the same number of steps as Infill; llama.cpp's own timings (prompt and decode) are returned.
+ * it runs the same number of steps as Infill. Streamed with llama.cpp's own timings on every token, so a
+ * decode still running after `capMs` can be stopped and still be measured (on a loaded machine wllama's
+ * threads can slow down a hundredfold).
  */
-async function wllamaComplete(prompt, tokens) {
+async function wllamaComplete(prompt, tokens, capMs) {
   const t0 = now();
-  const r = await state.wllama.createCompletion({
-    prompt, max_tokens: tokens, temperature: 0, ignore_eos: true, cache_prompt: false, stream: false,
-  });
-  return { wallMs: now() - t0, timings: r.timings, usage: r.usage, text: r.choices[0].text };
+  const controller = new AbortController();
+  let timings = null;
+  let text = '';
+  let first = null;
+  let capped = false;
+  try {
+    await state.wllama.createCompletion({
+      prompt, max_tokens: tokens, temperature: 0, ignore_eos: true, cache_prompt: false, timings_per_token: true,
+      stream: true, abortSignal: controller.signal,
+      onData: (chunk) => {
+        const t = now();
+        if (chunk.timings) timings = chunk.timings;
+        text += chunk.choices?.[0]?.text ?? '';
+        first ??= t;
+        if (!capped && t - first > capMs) {
+          capped = true;
+          controller.abort();
+        }
+      },
+    });
+  } catch (e) {
+    if (!capped) throw e;
+  }
+  return { wallMs: now() - t0, timings, capped, text };
 }
 
 async function wllamaStop() {

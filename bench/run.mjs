@@ -7,7 +7,7 @@
 // the Easy 40 batch), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,9 @@ const GREEDY_TOKENS = 128;
 const BEAM_TOKENS = 32;
 const RUNS = Number(process.env.BENCH_RUNS || 3);
 const EASY40 = process.env.BENCH_EASY40 !== '0';
+// wllama's decode is stopped (and measured on the tokens so far) after this many seconds: on a loaded
+// machine its 2-thread build can fall to well under one token per second.
+const WLLAMA_CAP_S = Number(process.env.BENCH_WLLAMA_CAP_S || 60);
 
 for (const [what, path, how] of [
   ['the wasm build', join(DIST, 'infill_bg.wasm'), 'trunk build --release'],
@@ -55,6 +58,37 @@ const median = (xs) => {
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 const rate = (count, ms) => (count > 0 && ms > 0 ? (1000 * count) / ms : NaN);
 const log = (...a) => console.error('bench:', ...a);
+
+
+/** CPU ticks used so far by each process outside this benchmark's own process tree (a noise gauge). */
+function othersTicks() {
+  const procs = new Map();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.set(Number(pid), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch { /* the process ended */ }
+  }
+  const ours = (pid) => {
+    for (let p = pid, hops = 0; p > 1 && hops < 64; hops++) {
+      if (p === process.pid) return true;
+      p = procs.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  const others = new Map();
+  for (const [pid, p] of procs) if (!ours(pid)) others.set(pid, p.ticks);
+  return others;
+}
+/** CPU seconds other processes used since `start` (those that ended meanwhile are not counted). */
+function othersCpuSince(start) {
+  let ticks = 0;
+  for (const [pid, t] of othersTicks()) ticks += Math.max(0, t - (start.get(pid) ?? 0));
+  return ticks / 100; // USER_HZ
+}
+const othersAtStart = othersTicks();
+const wallAtStart = Date.now();
 
 // --- Preparation: the pre-converted Q8_0 file, the Easy 40 tasks, sizes, machine. ---
 if (!existsSync(Q8) || statSync(Q8).mtimeMs < statSync(MODEL).mtimeMs) {
@@ -116,37 +150,36 @@ const q8Url = `/bench-models/${Q8_NAME}`;
 const greedySettings = { beams: 1, max_new_tokens: GREEDY_TOKENS, mode: 'multi', cosine: false };
 const beamSettings = { beams: 5, max_new_tokens: BEAM_TOKENS, mode: 'multi', cosine: false };
 
-/** Infill on one model file: load, greedy 128 tokens, a 5-beam search, peak wasm memory. */
-async function infillRun(url, beams) {
+/** Infill on one model file: load and wasm memory; with `complete`, also greedy 128 tokens and a 5-beam search. */
+async function infillRun(url, complete) {
   await page.evaluate(() => bench.infillStart());
   const load = await page.evaluate(([u]) => bench.infillLoad(u, true), [url]);
   const memLoad = await infillMemory();
-  const greedy = await page.evaluate(([c, l, s]) => bench.infillComplete(c, l, s), [code, PREFIX_LINE, greedySettings]);
-  const beam = beams ? await page.evaluate(([c, l, s]) => bench.infillComplete(c, l, s), [code, PREFIX_LINE, beamSettings]) : null;
-  const memPeak = await infillMemory();
+  const out = { loadMs: load.loadMs, fileBytes: load.fileBytes, requantized: load.model.requantized, memLoad, memPeak: memLoad };
+  if (complete) {
+    const greedy = await page.evaluate(([c, l, s]) => bench.infillComplete(c, l, s), [code, PREFIX_LINE, greedySettings]);
+    const beam = await page.evaluate(([c, l, s]) => bench.infillComplete(c, l, s), [code, PREFIX_LINE, beamSettings]);
+    Object.assign(out, {
+      memPeak: await infillMemory(),
+      promptTokens: greedy.promptTokens,
+      prompt: greedy.prompt,
+      prefillMs: greedy.prefillMs,
+      promptTps: rate(greedy.promptTokens, greedy.prefillMs),
+      greedySteps: greedy.steps,
+      decodeTps: rate(greedy.stepMs.length, sum(greedy.stepMs)),
+      greedyStepMs: median(greedy.stepMs),
+      beamSteps: beam.steps,
+      beamStepMs: median(beam.stepMs),
+      greedyText: greedy.completion,
+    });
+  }
   await page.evaluate(() => bench.infillStop());
-  return {
-    loadMs: load.loadMs,
-    fileBytes: load.fileBytes,
-    requantized: load.model.requantized,
-    memLoad,
-    memPeak,
-    promptTokens: greedy.promptTokens,
-    prompt: greedy.prompt,
-    prefillMs: greedy.prefillMs,
-    promptTps: rate(greedy.promptTokens, greedy.prefillMs),
-    greedySteps: greedy.steps,
-    decodeTps: rate(greedy.stepMs.length, sum(greedy.stepMs)),
-    greedyStepMs: median(greedy.stepMs),
-    beamSteps: beam?.steps,
-    beamStepMs: beam ? median(beam.stepMs) : NaN,
-    greedyText: greedy.completion,
-  };
+  return out;
 }
 
 async function wllamaRun(threads, prompt) {
   const load = await page.evaluate(([u, t]) => bench.wllamaLoad(u, t), [q41Url, threads]);
-  const c = await page.evaluate(([p, n]) => bench.wllamaComplete(p, n), [prompt, GREEDY_TOKENS]);
+  const c = await page.evaluate(([p, n, cap]) => bench.wllamaComplete(p, n, cap), [prompt, GREEDY_TOKENS, WLLAMA_CAP_S * 1000]);
   await page.evaluate(() => bench.wllamaStop());
   const t = c.timings || {};
   return {
@@ -159,6 +192,7 @@ async function wllamaRun(threads, prompt) {
     decodeTps: t.predicted_per_second,
     greedyStepMs: t.predicted_per_token_ms,
     wallMs: c.wallMs,
+    capped: c.capped,
     text: c.text,
   };
 }
@@ -180,6 +214,7 @@ function nativeRuns(threads) {
     beamStepMs: median(r.beams.step_ms.slice(1)),
     greedyAllocs: median(r.greedy.step_allocs.slice(1)),
     beamAllocs: median(r.beams.step_allocs.slice(1)),
+    greedyAllocBytes: median(r.greedy.step_alloc_bytes.slice(1)),
     beamAllocBytes: median(r.beams.step_alloc_bytes.slice(1)),
     peakRss: json.peak_rss_bytes,
     greedyText: r.greedy.completion,
@@ -187,7 +222,11 @@ function nativeRuns(threads) {
 }
 
 const runs = [];
-for (let i = 0; i < RUNS; i++) {
+let easy = null;
+let native1 = [];
+let native2 = [];
+
+async function oneRun(i) {
   log(`run ${i + 1}/${RUNS}: Infill (Q4_1 file, Q8_0 at load)`);
   const q41 = await infillRun(q41Url, true);
   log(`run ${i + 1}/${RUNS}: Infill (Q8_0 file)`);
@@ -200,7 +239,10 @@ for (let i = 0; i < RUNS; i++) {
   log(`  infill ${q41.promptTps.toFixed(0)} prompt tok/s, ${q41.decodeTps.toFixed(1)} tok/s; wllama 1t ${w1.promptTps?.toFixed(0)} / ${w1.decodeTps?.toFixed(1)}; 2t ${w2.promptTps?.toFixed(0)} / ${w2.decodeTps?.toFixed(1)}`);
 }
 
-let easy = null;
+// Every kind of figure once first (so a run cut short still leaves a whole table), then the other runs.
+// The table is rewritten after each part.
+await oneRun(0);
+writeResults();
 if (EASY40) {
   log(`Easy 40: ${tasks.length} tasks, 5 beams, in one fresh worker (load included in the total)`);
   await page.evaluate(() => bench.infillStart());
@@ -209,48 +251,63 @@ if (EASY40) {
   await page.evaluate(() => bench.infillStop());
   easy = { ...batch, loadMs: load.requestMs, tasksPerMin: (batch.tasks * 60_000) / batch.ms, totalS: (batch.ms + load.requestMs) / 1000 };
   log(`  ${easy.tasksPerMin.toFixed(1)} tasks/min, ${easy.totalS.toFixed(1)} s with the load`);
+  writeResults();
+}
+log('native, 1 thread');
+native1 = nativeRuns(1);
+log('native, 2 threads');
+native2 = nativeRuns(2);
+writeResults();
+for (let i = 1; i < RUNS; i++) {
+  await oneRun(i);
+  writeResults();
 }
 await browser.close();
 server.close();
-
-log('native, 1 thread');
-const native1 = nativeRuns(1);
-log('native, 2 threads');
-const native2 = nativeRuns(2);
+console.log(readFileSync(join(BENCH, 'results.md'), 'utf8'));
 
 // --- Figures and ratios. A ratio is taken within each run (side by side), then the median of those. ---
-const pick = (rows, key) => median(rows.map((r) => r[key]));
-const ratio = (a, b) => median(a.map((x, i) => x / b[i]));
-const col = (k) => runs.map((r) => r[k]);
-const fig = {
-  infill: col('q41'), infillQ8: col('q8'), w1: col('w1'), w2: col('w2'), native1, native2,
-};
-const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
-const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : '—');
-const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '—');
-const mb = (x) => (Number.isFinite(x) ? (x / 1e6).toFixed(0) : '—');
-const cells = (key, fmt) => [fig.infill, fig.infillQ8, fig.w1, fig.w2, native1, native2].map((rows) => fmt(pick(rows, key)));
-const row = (name, key, fmt) => `| ${name} | ${cells(key, fmt).join(' | ')} |`;
-const n = (rows, key) => rows.map((r) => r[key]);
+function writeResults() {
+  const pick = (rows, key) => median(rows.map((r) => r[key]));
+  const ratio = (a, b) => median(a.map((x, i) => x / b[i]));
+  const col = (k) => runs.map((r) => r[k]);
+  const fig = {
+    infill: col('q41'), infillQ8: col('q8'), w1: col('w1'), w2: col('w2'), native1, native2,
+  };
+  const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
+  const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : '—');
+  const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '—');
+  const mb = (x) => (Number.isFinite(x) ? (x / 1e6).toFixed(0) : '—');
+  const cells = (key, fmt) => [fig.infill, fig.infillQ8, fig.w1, fig.w2, native1, native2].map((rows) => fmt(pick(rows, key)));
+  const row = (name, key, fmt) => `| ${name} | ${cells(key, fmt).join(' | ')} |`;
+  const n = (rows, key) => rows.map((r) => r[key]);
 
-const ratios = [
-  ['greedy decode, Infill ÷ wllama 1 thread', ratio(n(fig.infill, 'decodeTps'), n(fig.w1, 'decodeTps'))],
-  ['greedy decode, Infill ÷ wllama 2 threads', ratio(n(fig.infill, 'decodeTps'), n(fig.w2, 'decodeTps'))],
-  ['prompt, Infill ÷ wllama 1 thread', ratio(n(fig.infill, 'promptTps'), n(fig.w1, 'promptTps'))],
-  ['prompt, Infill ÷ wllama 2 threads', ratio(n(fig.infill, 'promptTps'), n(fig.w2, 'promptTps'))],
-  ['greedy decode, wasm ÷ native 1 thread', median(n(fig.infill, 'decodeTps')) / median(n(native1, 'decodeTps'))],
-  ['prompt, wasm ÷ native 1 thread', median(n(fig.infill, 'promptTps')) / median(n(native1, 'promptTps'))],
-  ['5-beam step ÷ greedy step, wasm', ratio(n(fig.infill, 'beamStepMs'), n(fig.infill, 'greedyStepMs'))],
-  ['5-beam step ÷ greedy step, native 1 thread', ratio(n(native1, 'beamStepMs'), n(native1, 'greedyStepMs'))],
-  ['load, Q8_0 file ÷ Q4_1 file (re-encoded at load)', ratio(n(fig.infillQ8, 'loadMs'), n(fig.infill, 'loadMs'))],
-];
+  const ratios = [
+    ['greedy decode, Infill ÷ wllama 1 thread', ratio(n(fig.infill, 'decodeTps'), n(fig.w1, 'decodeTps'))],
+    ['greedy decode, Infill ÷ wllama 2 threads', ratio(n(fig.infill, 'decodeTps'), n(fig.w2, 'decodeTps'))],
+    ['prompt, Infill ÷ wllama 1 thread', ratio(n(fig.infill, 'promptTps'), n(fig.w1, 'promptTps'))],
+    ['prompt, Infill ÷ wllama 2 threads', ratio(n(fig.infill, 'promptTps'), n(fig.w2, 'promptTps'))],
+    ['greedy decode, wasm ÷ native 1 thread', median(n(fig.infill, 'decodeTps')) / median(n(native1, 'decodeTps'))],
+    ['prompt, wasm ÷ native 1 thread', median(n(fig.infill, 'promptTps')) / median(n(native1, 'promptTps'))],
+    ['5-beam step ÷ greedy step, wasm', ratio(n(fig.infill, 'beamStepMs'), n(fig.infill, 'greedyStepMs'))],
+    ['5-beam step ÷ greedy step, native 1 thread', ratio(n(native1, 'beamStepMs'), n(native1, 'greedyStepMs'))],
+    ['load, Q8_0 file ÷ Q4_1 file (re-encoded at load)', ratio(n(fig.infillQ8, 'loadMs'), n(fig.infill, 'loadMs'))],
+  ];
 
-const promptTokens = fig.infill[0]?.promptTokens;
-const md = `# Benchmark results
+  const promptTokens = fig.infill[0]?.promptTokens;
+  const capped = [...fig.w1, ...fig.w2].filter((r) => r.capped).length;
+  const cappedNote = capped ? ` In ${capped} wllama run(s) the decode was stopped after ${WLLAMA_CAP_S} s and measured on the tokens it had made.` : '';
+  const othersCpu = othersCpuSince(othersAtStart);
+  const wallS = (Date.now() - wallAtStart) / 1000;
+  const noise = othersCpu / wallS;
+  const noiseNote = `Other processes on the machine used at least ${othersCpu.toFixed(0)} CPU-seconds during this ${wallS.toFixed(0)} s run
+(${(100 * noise).toFixed(0)}% of one core)${noise > 0.1 ? ': **the machine was not quiet, so the absolute figures are low and the 2-thread figures suffer most**' : ''}.${cappedNote}`;
+  const md = `# Benchmark results
 
 Latest \`make bench\`: ${machine.date}, ${machine.cpu} (${machine.cores} cores), commit ${machine.commit},
-Chromium ${machine.chromium}, wllama ${machine.wllama}. Medians of ${RUNS} runs; each ratio is taken within a run
+Chromium ${machine.chromium}, wllama ${machine.wllama}. Medians of ${runs.length} runs; each ratio is taken within a run
 (side by side) and then the median is shown.
+${noiseNote}
 
 Model: \`${MODEL_NAME}\` (${mb(statSync(MODEL).size)} MB) for every column except "Infill, Q8_0 file" (the same
 model after \`infill convert\`, ${mb(statSync(Q8).size)} MB). Prompt: CPython 3.11 \`Lib/heapq.py\` lines 295–341
@@ -263,7 +320,8 @@ ${row(`prompt, ${promptTokens} tokens (tokens/s)`, 'promptTps', f1)}
 ${row(`greedy decode, ${GREEDY_TOKENS} tokens (tokens/s)`, 'decodeTps', f1)}
 ${row('greedy step (ms)', 'greedyStepMs', f1)}
 ${row('5-beam step (ms)', 'beamStepMs', f1)}
-${row('peak wasm memory (MB)', 'memPeak', mb)}
+${row('wasm memory after the load (MB)', 'memLoad', mb)}
+${row('peak wasm memory, after the runs (MB)', 'memPeak', mb)}
 
 | ratio (same run) | value |
 |---|---|
@@ -276,6 +334,8 @@ ${ratios.map(([k, v]) => `| ${k} | ${f2(v)} |`).join('\n')}
 | Easy 40, 5 beams, in the page (tasks/min) | ${easy ? f1(easy.tasksPerMin) : 'not run'} |
 | Easy 40, 5 beams, total with the model load (s) | ${easy ? f1(easy.totalS) : 'not run'} |
 | peak RSS of the native run, 1 thread (MB) | ${mb(native1[0]?.peakRss)} |
+| heap allocations per step, native: greedy | ${f0(pick(native1, 'greedyAllocs'))} allocations, ${mb(pick(native1, 'greedyAllocBytes'))} MB |
+| heap allocations per step, native: 5 beams | ${f0(pick(native1, 'beamAllocs'))} allocations, ${mb(pick(native1, 'beamAllocBytes'))} MB |
 
 What each figure means:
 - **load**: Infill: from the worker holding the file's bytes to its \`loaded\` event (GGUF parse, tokenizer,
@@ -285,13 +345,14 @@ What each figure means:
   through the model); wllama: llama.cpp's own \`prompt_per_second\` timing.
 - **greedy decode**: ${GREEDY_TOKENS} tokens in multi-line mode (no end of text was reached on this prompt). Infill: steps 2 to
   ${GREEDY_TOKENS - 1} as seen by the page (one \`beams\` event per step, so the message and the yield to the event loop are
-  included); wllama: llama.cpp's own \`predicted_per_second\` with \`ignore_eos\` (no per-token message).
+  included); wllama: llama.cpp's own \`predicted_per_second\` with \`ignore_eos\`, streamed token by token.
 - **5-beam step**: median time of one step of a 5-beam search on the same prompt (${BEAM_TOKENS} tokens, steps 2 on).
-- **peak wasm memory**: the engine's wasm linear memory after the runs (it never shrinks).
+- **wasm memory**: the engine's wasm linear memory (it never shrinks, so each figure is the peak so far): after
+  the load, and after the greedy and 5-beam searches. The Q8_0-file column is only loaded, not run.
 - **Easy 40**: the 40 built-in tasks (\`infill dataset\` on \`data/easy40.py\`) as \`complete\` requests with the
   page's defaults and 5 beams, one after the other in one worker.
 - **native**: \`bench/native\` (\`infill-bench\`), the same engine calls timed with \`Instant\`, \`RAYON_NUM_THREADS\` = 1 or 2.
 `;
-writeFileSync(join(BENCH, 'results.md'), md);
-writeFileSync(join(OUT, 'last.json'), JSON.stringify({ machine, sizes, runs, native1, native2, easy }, null, 1));
-console.log(md);
+  writeFileSync(join(BENCH, 'results.md'), md);
+  writeFileSync(join(OUT, 'last.json'), JSON.stringify({ machine, sizes, othersCpu, wallS, runs, native1, native2, easy }, null, 1));
+}

@@ -10,7 +10,8 @@
 //! is excluded from the step figures (it builds the final report). Allocations are counted per step.
 //!
 //! Usage: `infill-bench --model M.gguf --file F.py --line N [--runs R] [--greedy-tokens 128]
-//! [--beam-tokens 32] [--keep-quantization]`. Prints one JSON object. Threads: `RAYON_NUM_THREADS`.
+//! [--beam-tokens 32] [--keep-quantization]`, or `infill-bench --micro` (see `micro.rs`). Prints one JSON
+//! object. Threads: `RAYON_NUM_THREADS`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,8 @@ use infill::generation::GenerationConfig;
 use infill::model::LoadOptions;
 use infill::protocol::Settings;
 use serde_json::{json, Value};
+
+mod micro;
 
 /// The system allocator, counting allocations and allocated bytes.
 struct Counting;
@@ -176,6 +179,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<Value, String> {
+    if std::env::args().nth(1).as_deref() == Some("--micro") {
+        return micro::run(540, 30);
+    }
     let args = parse_args()?;
     let bytes = std::fs::read(&args.model).map_err(|e| format!("{}: {e}", args.model))?;
     let code = std::fs::read_to_string(&args.file).map_err(|e| format!("{}: {e}", args.file))?;
