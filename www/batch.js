@@ -575,7 +575,9 @@ function pump() {
   const line = task.prefix.split('\n').length; // newlines in the prefix + 1, as `infill eval`
   a.inflight = { id, index, worker: B.hooks.worker(), prompt: '', promptTokens: null, step: 0 };
   a.note = '';
-  post(completeRequest(id, code, line, a.run.settings), { kind: 'task', runId: a.run.id, index });
+  // A task already carries the code its dataset chose (function or file), as `infill eval` sends it:
+  // the playground's "function only" setting must not cut it again.
+  post(completeRequest(id, code, line, { ...a.run.settings, context: 'file' }), { kind: 'task', runId: a.run.id, index });
   renderProgress();
 }
 
@@ -831,11 +833,11 @@ async function showRun(runId) {
   requestSummary(true);
 }
 
-/** Pairs of the finished (not failed) results of a run, overall and per file. */
-function summaryGroups(results) {
+/** Pairs of the finished (not failed) results of a run: overall, then per file (`perFile`). */
+function summaryGroups(results, perFile) {
   const ok = results.filter((r) => r.error === undefined || r.error === null);
   const byFile = new Map();
-  for (const r of ok) {
+  for (const r of perFile ? ok : []) {
     if (!byFile.has(r.path)) byFile.set(r.path, []);
     byFile.get(r.path).push({ hypothesis: r.completion, reference: r.middle });
   }
@@ -845,13 +847,16 @@ function summaryGroups(results) {
 
 function requestSummary(now = false) {
   if (!B.view) return;
-  if (!now) {
-    if (B.summaryTimer) { B.summaryPending = true; return; }
-    B.summaryTimer = setTimeout(() => { B.summaryTimer = 0; if (B.summaryPending) { B.summaryPending = false; requestSummary(true); } }, 1500);
-  }
   const results = [...runResults(B.view).values()].sort((x, y) => x.index - y.index);
+  if (!now) {
+    // While a run goes on, the worker is busy decoding: summarise now and then, overall only.
+    if (B.summaryTimer) { B.summaryPending = true; return; }
+    const wait = Math.max(1500, 3 * results.length);
+    B.summaryTimer = setTimeout(() => { B.summaryTimer = 0; if (B.summaryPending) { B.summaryPending = false; requestSummary(true); } }, wait);
+  }
   if (!results.length || !B.hooks.ready()) return;
-  post(summarizeRequest(B.hooks.nextId(), summaryGroups(results)), { kind: 'summary', runId: B.view, count: results.length });
+  const running = B.active?.run.id === B.view;
+  post(summarizeRequest(B.hooks.nextId(), summaryGroups(results, !running)), { kind: 'summary', runId: B.view, count: results.length });
 }
 
 function onSummary(msg, purpose) {

@@ -137,3 +137,38 @@ await test('every metric links to its precise definition, which opens offline', 
   await page.goto(`${base}docs/metrics.html#chrf`);
   assert.match(await page.locator('h2:has-text("chrF")').first().textContent(), /chrF/);
 });
+
+await test('sampling with a seed, function context and a share link: the page equals the CLI and restores', async (page) => {
+  await openWithCode(page, SAMPLE);
+  await page.getByTestId('advanced').locator('summary').click();
+  await page.getByTestId('set-sample').selectOption('1');
+  await page.getByTestId('set-seed').fill('7');
+  await page.getByTestId('set-temperature').fill('0.7');
+  await page.getByTestId('set-context').selectOption('function');
+  await page.getByTestId('set-seed').press('Tab');
+  await page.getByTestId('line-4').click();
+  await page.getByTestId('complete').click();
+  assert.equal(await waitStatus(page, ['done', 'error'], 180_000), 'done');
+  const completion = await page.getByTestId('completion').textContent();
+
+  const file = join(OUT, 'sample_sampling.py');
+  writeFileSync(file, SAMPLE);
+  const cli = JSON.parse(native(['complete', '--model', MODEL, '--file', file, '--line', '4', '--json',
+    '--sample', '--seed', '7', '--temperature', '0.7', '--top-p', '0.95', '--context', 'function']));
+  assert.equal(completion, cli.result.completion, 'the page and the CLI disagree on a seeded sample');
+
+  // The link carries the settings: a fresh page opened from it shows them and gives the same sample.
+  await page.waitForTimeout(500);
+  const url = page.url();
+  assert.match(url, /sample=1/);
+  assert.match(url, /seed=7/);
+  const again = await page.context().newPage();
+  await again.goto(url);
+  assert.equal(await waitStatus(again, ['ready', 'error'], 180_000), 'ready');
+  assert.equal(await again.getByTestId('set-sample').inputValue(), '1');
+  assert.equal(await again.getByTestId('set-seed').inputValue(), '7');
+  assert.equal(await again.getByTestId('set-context').inputValue(), 'function');
+  await again.getByTestId('complete').click();
+  assert.equal(await waitStatus(again, ['done', 'error'], 180_000), 'done');
+  assert.equal(await again.getByTestId('completion').textContent(), completion, 'the same seed gave another sample');
+});
