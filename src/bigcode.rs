@@ -84,7 +84,11 @@ impl BigCodeConfig {
                 )));
             }
         }
-        if c.n_head == 0 || c.n_embd % c.n_head != 0 || c.n_layer == 0 || c.vocab_size == 0 {
+        if c.n_head == 0
+            || !c.n_embd.is_multiple_of(c.n_head)
+            || c.n_layer == 0
+            || c.vocab_size == 0
+        {
             return Err(model_err("config.json has inconsistent sizes"));
         }
         if !matches!(
