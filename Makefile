@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test setup build native-test browser-test lint bench
+.PHONY: run test setup build native-test browser-test lint fuzz bench
 
 run:
 	scripts/setup.sh tools model
@@ -39,3 +39,8 @@ bench: build
 	cd bench/native && CARGO_TARGET_DIR=../../target cargo build --locked --release
 	npm ci --prefix bench --no-audit --no-fund
 	node bench/run.mjs
+
+# Not part of `make test`: runs each cargo-fuzz target (fuzz/) for FUZZ_SECONDS (default 240) on a nightly
+# toolchain, stopping at the first crash. `make fuzz FUZZ_SECONDS=60` for a short run.
+fuzz:
+	fuzz/run.sh
