@@ -192,90 +192,6 @@ def gen_smollm2():
     })
 
 
-# ------------------------------------------------------------------------- SmolLM2, quantized matmuls
-
-# candle (like llama.cpp) multiplies a quantized weight matrix by quantizing the activations too, in
-# blocks of 32 along the input: to Q8_1 for Q4_1 weights, to Q8_0 for Q8_0 weights. These references
-# repeat that arithmetic in torch on transformers' dequantized weights, so the quantized engine can be
-# held to the same standard as the float32 one: identical outputs except at close calls.
-QK = 32
-
-
-def round_half_away(x):
-    """Rust's f32::round (ties away from zero); torch.round rounds ties to even."""
-    t = torch.trunc(x)
-    return torch.where((x - t).abs() == 0.5, t + torch.sign(x), torch.round(x))
-
-
-def q8_blocks(x):
-    """ggml's quantize_row_q8_0/q8_1 as candle writes it: per block of 32, d = amax / 127 (kept as f16),
-    q = round(x / d). Returns the quants and f32(f16(d)), shaped (..., blocks, 32) and (..., blocks, 1)."""
-    xb = x.reshape(*x.shape[:-1], -1, QK)
-    d = xb.abs().amax(-1, keepdim=True) / 127
-    inv = torch.where(d != 0, 1.0 / d, torch.zeros_like(d))
-    return round_half_away(xb * inv), d.half().float()
-
-
-def quantized_linear(linear, weight_type, requantize):
-    """Replaces `linear.forward` with candle's quantized product for weights of `weight_type`."""
-    w = linear.weight.detach().float()
-    if requantize:
-        q, d = q8_blocks(w)
-        w = (q * d).reshape(w.shape)
-        weight_type = "Q8_0"
-    if weight_type == "Q4_1":
-        # Q4_1 x Q8_1: sum_i(qw*qa)*dw*da + mw*sa, where sa = f16(f16(sum qa) * da) is rounded to f16.
-        # The first part plus mw*da*sum(qa) is the float product of the dequantized values; the
-        # rest is a correction per block. mw is the block's minimum (every block here has a zero quant).
-        mins = w.reshape(w.shape[0], -1, QK).amin(-1)
-
-        def forward(x):
-            q, d = q8_blocks(x.float())
-            y = (q * d).reshape(x.shape) @ w.T
-            sq = q.sum(-1, keepdim=True)
-            sa = (sq.half().float() * d).half().float()
-            y = y + (sa - d * sq).squeeze(-1) @ mins.T
-            return y if linear.bias is None else y + linear.bias
-    elif weight_type == "Q8_0":
-        def forward(x):
-            q, d = q8_blocks(x.float())
-            y = (q * d).reshape(x.shape) @ w.T
-            return y if linear.bias is None else y + linear.bias
-    else:
-        raise SystemExit(f"no quantized reference for {weight_type} weights")
-    linear.forward = forward
-
-
-def gen_smollm2_quantized(requantize):
-    from gguf import GGUFReader
-    from transformers import AutoModelForCausalLM
-
-    fixture = json.loads((OUT / "smollm2.json").read_text(encoding="utf-8"))
-    types = {t.name: t.tensor_type.name for t in GGUFReader(str(SMOLLM2)).tensors}
-    if any(types[f"blk.{i}.{n}.weight"] != "Q4_1" for i in range(30) for n in ("attn_q", "ffn_down")):
-        raise SystemExit("this reference expects the Q4_1 blocks of SmolLM2-135M-Instruct.Q4_1.gguf")
-    model = AutoModelForCausalLM.from_pretrained(str(SMOLLM2.parent), gguf_file=SMOLLM2.name,
-                                                 dtype=torch.float32).eval()
-    for layer in model.model.layers:
-        for lin in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
-                    layer.self_attn.o_proj, layer.mlp.gate_proj, layer.mlp.up_proj, layer.mlp.down_proj):
-            quantized_linear(lin, "Q4_1", requantize)
-    # The output head is the tied token embedding, stored as Q8_0.
-    quantized_linear(model.lm_head, types["token_embd.weight"], False)
-    cases = []
-    for case in fixture["cases"]:
-        ids = case["ids"]
-        with torch.no_grad():
-            logits = model(torch.tensor([ids])).logits[0, -1]
-        out = {"source": case["source"], "top": top_logits(logits)}
-        out.update(run_generations(model, ids, fixture["stop_ids"], NUM_BEAMS, MAX_NEW_TOKENS))
-        cases.append(out)
-        print(f"{case['source']}: done", file=sys.stderr)
-    name = "smollm2_q8_0.json" if requantize else "smollm2_q4_1.json"
-    write_json(name, {"model": SMOLLM2.name, "matmuls": "Q4_1 re-encoded to Q8_0" if requantize else "Q4_1",
-                      "max_new_tokens": MAX_NEW_TOKENS, "num_beams": NUM_BEAMS, "cases": cases})
-
-
 # ------------------------------------------------------------------------------------------- tiny models
 
 # Qwen2's pre-tokenizer split (its tokenizer.json; llama.cpp's `qwen2`), as src/tokenizer.rs has it.
@@ -518,8 +434,6 @@ def write_json(name, value):
 
 SECTIONS = {
     "smollm2": gen_smollm2,
-    "smollm2_q4_1": lambda: gen_smollm2_quantized(False),
-    "smollm2_q8_0": lambda: gen_smollm2_quantized(True),
     "qwen2": gen_qwen2,
     "bigcode": gen_bigcode,
 }
