@@ -911,6 +911,8 @@ function engineFailed(message) {
     state.restarts += 1;
     state.wanted = state.loadedSpec ?? state.wanted;
     showError(`${message}\nThe engine is restarting and will load the model again.`);
+    // Loading clears the error box: say it again once the new engine is up, so the user is told.
+    state.crashNote = `${message}\nThe engine was restarted and loaded the model again.`;
     startWorker({ afterCrash: true });
     renderLines();
     refresh();
@@ -940,6 +942,7 @@ function handleEvent(msg) {
       state.workerReady = true;
       loadModel(state.wanted ?? defaultSpec());
       if (state.hashProblem) { showError(state.hashProblem); state.hashProblem = ''; }
+      if (state.crashNote) { showError(state.crashNote); state.crashNote = ''; }
       requestCacheList();
       break;
     case EV.PROGRESS:

@@ -21,6 +21,31 @@ const waiting = [];
 channel.port1.onmessage = () => waiting.shift()?.();
 const yieldToEvents = () => new Promise((resolve) => { waiting.push(resolve); channel.port2.postMessage(null); });
 
+/**
+ * The largest model file this engine can load. wasm32 addresses at most 4 GiB, and loading needs the file's
+ * bytes and the weights built from them in that memory at once (about twice the file), plus room for the
+ * engine itself: (4 GiB - 256 MiB) / 2, about 2.0 GB. A bigger file is refused before anything is downloaded.
+ */
+const MAX_MODEL_BYTES = Math.floor((4 * 2 ** 30 - 256 * 2 ** 20) / 2);
+
+function tooLarge(name, bytes) {
+  return new UserError(`\`${name}\` is ${(bytes / 1e9).toFixed(2)} GB, too large for this page: the engine runs in WebAssembly, `
+    + `which can use at most 4 GiB of memory, and loading a model needs about twice its file size, so the largest model it can load is about ${(MAX_MODEL_BYTES / 1e9).toFixed(1)} GB. `
+    + 'Choose a smaller model, or a more strongly quantized file of the same one.');
+}
+
+/**
+ * The fatal error event for an exception thrown by a wasm call. The engine's calls return events and never
+ * throw, so an exception is a crash (a Rust panic, or memory exhausted), and the module is unusable until the
+ * page restarts the worker. The message is the panic's own when there was one.
+ */
+function crashEvent(id, error) {
+  let panic = '';
+  try { panic = wasm_bindgen.takePanicMessage() || ''; } catch (_) { panic = ''; }
+  const why = panic || `${describe(error)} (the engine stopped without a panic message, which usually means it ran out of memory)`;
+  return { kind: 'error', id, message: `The engine crashed: ${why}`, fatal: true };
+}
+
 function describe(error) {
   if (error && error.name === 'QuotaExceededError') {
     return 'The browser has no storage space left for the model. Delete stored models (in “Change the model”) or free disk space.';
@@ -61,7 +86,7 @@ function contentRange(response) {
  * with `Range: bytes=N-` unless the server said it cannot (`Accept-Ranges: none`) or answers the range
  * request with a whole file (200), in which case the download starts again.
  */
-async function download(id, url, signal) {
+async function download(id, url, name, signal) {
   const chunks = [];
   let loaded = 0;
   let total = 0;
@@ -106,6 +131,10 @@ async function download(id, url, signal) {
       chunks.length = 0;
       loaded = 0;
       total = Number(response.headers.get('content-length')) || 0;
+      if (total > MAX_MODEL_BYTES) {
+        response.body?.cancel().catch(() => {});
+        throw tooLarge(name, total);
+      }
       const accept = (response.headers.get('accept-ranges') || '').toLowerCase();
       ranges = accept.includes('bytes') ? true : accept.includes('none') ? false : null;
     }
@@ -160,6 +189,7 @@ async function load(request) {
     let cache = null;
     let fromCache = false;
     if (request.file) {
+      if (request.file.size > MAX_MODEL_BYTES) throw tooLarge(name, request.file.size);
       post({ kind: 'progress', id: request.id, loaded: 0, total: request.file.size || 0, note: 'Reading the file from your computer…' });
       bytes = new Uint8Array(await request.file.arrayBuffer());
       post({ kind: 'progress', id: request.id, loaded: bytes.length, total: bytes.length });
@@ -172,7 +202,7 @@ async function load(request) {
         post({ kind: 'progress', id: request.id, loaded: bytes.length, total: bytes.length, note: 'Found in this browser’s storage: nothing to download.' });
       } else {
         try {
-          bytes = await download(request.id, request.url, signal);
+          bytes = await download(request.id, request.url, name, signal);
         } catch (e) {
           if (e instanceof Superseded || signal.aborted) throw new Superseded();
           if (e instanceof UserError) throw e;
@@ -188,7 +218,13 @@ async function load(request) {
     }
     await yieldToEvents();
     if (signal.aborted) throw new Superseded();
-    const event = engine.load(request.id, bytes, name, request.requantize !== false);
+    let event;
+    try {
+      event = engine.load(request.id, bytes, name, request.requantize !== false);
+    } catch (e) {
+      post(crashEvent(request.id, e)); // the page restarts the worker
+      return;
+    }
     loadedEvent = event && event.kind === 'loaded' ? event : null; // a failed engine load drops the old model
     if (loadedEvent && cache && !fromCache) {
       try {
@@ -266,7 +302,7 @@ async function complete(request) {
     }
   } catch (e) {
     // A panic inside the wasm module leaves it unusable: say so; the page restarts the worker.
-    post({ kind: 'error', id: request.id, message: `The engine crashed: ${describe(e)}`, fatal: true });
+    post(crashEvent(request.id, e));
   }
 }
 
@@ -281,7 +317,21 @@ self.onmessage = (e) => {
   }
   if (request.kind === 'score') {
     // Pure computation, no model: answered at once, even while a completion runs.
-    post(engine ? engine.score(request) : { kind: 'error', id: request.id, message: 'the engine is still starting' });
+    try {
+      post(engine ? engine.score(request) : { kind: 'error', id: request.id, message: 'the engine is still starting' });
+    } catch (e) {
+      post(crashEvent(request.id, e));
+    }
+    return;
+  }
+  if (request.kind === 'panic') {
+    // Self-test (src/protocol.rs Request::Panic): a real Rust panic, landing between two steps of a running
+    // completion just as a bug in a step would.
+    try {
+      if (engine) engine.panic(request.id);
+    } catch (e) {
+      post(crashEvent(request.id, e));
+    }
     return;
   }
   if (request.kind === 'dataset' || request.kind === 'summarize') {
@@ -290,7 +340,7 @@ self.onmessage = (e) => {
     try {
       post(request.kind === 'dataset' ? engine.dataset(request) : engine.summarize(request));
     } catch (e) {
-      post({ kind: 'error', id: request.id, message: `The engine crashed: ${describe(e)}`, fatal: true });
+      post(crashEvent(request.id, e));
     }
     return;
   }

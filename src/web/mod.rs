@@ -14,6 +14,31 @@ use crate::metrics;
 use crate::model::LoadOptions;
 use crate::protocol::{CorpusScores, Event, Request};
 
+/// The message of the last Rust panic, kept for the worker: after a panic the module traps
+/// (`RuntimeError: unreachable`) and the panic's own words would otherwise reach only the console.
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Installs (once) a panic hook that records the message for [`take_panic_message`] and logs it to
+/// the console with its stack, as `console_error_panic_hook` does.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            if let Ok(mut last) = LAST_PANIC.lock() {
+                *last = Some(info.to_string());
+            }
+            console_error_panic_hook::hook(info);
+        }));
+    });
+}
+
+/// The message of the last panic (`panicked at FILE:LINE:COL: MESSAGE`), once; `undefined` if none.
+/// Safe to call after the trap: it touches no engine state.
+#[wasm_bindgen(js_name = takePanicMessage)]
+pub fn take_panic_message() -> Option<String> {
+    LAST_PANIC.lock().ok().and_then(|mut last| last.take())
+}
+
 fn now_ms() -> f64 {
     use wasm_bindgen::JsCast;
     js_sys::global()
@@ -56,7 +81,7 @@ impl WorkerEngine {
     /// Creates an engine with no model.
     #[wasm_bindgen(constructor)]
     pub fn new() -> WorkerEngine {
-        console_error_panic_hook::set_once();
+        install_panic_hook();
         WorkerEngine {
             engine: None,
             run: None,
@@ -166,6 +191,13 @@ impl WorkerEngine {
             Ok(_) => error(None, "score expects a `score` request"),
             Err(e) => error(None, format!("malformed request: {e}")),
         }
+    }
+
+    /// Answers a `panic` request (a self-test, see [`Request::Panic`]): panics on purpose, with the
+    /// engine borrowed as during a real step, so the page's crash handling is tested on a real panic.
+    pub fn panic(&mut self, id: u32) -> JsValue {
+        self.run = None;
+        panic!("self-test: a deliberate panic (request {id})");
     }
 
     /// Drops the running completion. Returns a `cancelled` event.
