@@ -168,6 +168,7 @@ async function wllamaComplete(prompt, tokens, capMs) {
   let text = '';
   let first = null;
   let capped = false;
+  const arrivals = [];
   try {
     await state.wllama.createCompletion({
       prompt, max_tokens: tokens, temperature: 0, ignore_eos: true, cache_prompt: false, timings_per_token: true,
@@ -176,6 +177,7 @@ async function wllamaComplete(prompt, tokens, capMs) {
         const t = now();
         if (chunk.timings) timings = chunk.timings;
         text += chunk.choices?.[0]?.text ?? '';
+        arrivals.push(t);
         first ??= t;
         if (!capped && t - first > capMs) {
           capped = true;
@@ -185,6 +187,17 @@ async function wllamaComplete(prompt, tokens, capMs) {
     });
   } catch (e) {
     if (!capped) throw e;
+  }
+  if (!timings && arrivals.length > 2) {
+    // No per-token timings from llama.cpp: the page's clock, from the first streamed token on.
+    const ms = arrivals[arrivals.length - 1] - arrivals[0];
+    timings = {
+      prompt_ms: arrivals[0] - t0,
+      predicted_n: arrivals.length,
+      predicted_per_second: (1000 * (arrivals.length - 1)) / ms,
+      predicted_per_token_ms: ms / (arrivals.length - 1),
+      source: 'page clock',
+    };
   }
   return { wallMs: now() - t0, timings, capped, text };
 }
