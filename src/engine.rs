@@ -356,7 +356,7 @@ impl Engine {
                 tokens: h.tokens.clone(),
             })
             .collect();
-        if run.rerank_lines > 0 && run.layout == FimFormat::None && beams.len() > 1 {
+        if run.rerank_lines > 0 && run.layout.prefix_only() && beams.len() > 1 {
             self.rerank(run, &mut beams)?;
         }
         let completion = beams.first().map(|b| b.text.clone()).unwrap_or_default();

@@ -52,7 +52,8 @@ struct GenArgs {
     /// Seed of the sampler.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Prompt layout: `auto` (from the model's tokens), `psm`, `spm` or `none` (prefix only).
+    /// Prompt layout: `auto` (from the model's tokens), `psm`, `spm`, `none` (prefix only) or `fence`
+    /// (prefix only, after a ```python code-fence opening, for chat-tuned models).
     #[arg(long, default_value = "auto")]
     format: String,
     /// Turn token healing off: the prompt keeps its trailing newline (for ablations).

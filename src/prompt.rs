@@ -69,6 +69,9 @@ pub fn mask_line(code: &str, line: usize) -> Result<MaskedLine> {
 pub enum FimFormat {
     /// No FIM tokens: the prompt is the prefix alone.
     None,
+    /// No FIM tokens: the prefix alone, after a Markdown code-fence opening (```` ```python ````), the
+    /// framing chat-tuned models see code in. Never detected; asked for with the `fence` format.
+    Fence,
     /// StarCoder: `<fim_prefix>…<fim_suffix>…<fim_middle>`.
     StarCoder,
     /// SantaCoder: `<fim-prefix>…<fim-suffix>…<fim-middle>`.
@@ -95,7 +98,7 @@ impl FimFormat {
     /// The sentinel tokens (prefix, suffix, middle) of this format.
     fn sentinels(self) -> Option<[&'static str; 3]> {
         match self {
-            FimFormat::None => None,
+            FimFormat::None | FimFormat::Fence => None,
             FimFormat::StarCoder => Some(["<fim_prefix>", "<fim_suffix>", "<fim_middle>"]),
             FimFormat::SantaCoder => Some(["<fim-prefix>", "<fim-suffix>", "<fim-middle>"]),
             FimFormat::Qwen => Some(["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"]),
@@ -125,6 +128,7 @@ impl FimFormat {
     pub fn name(self) -> &'static str {
         match self {
             FimFormat::None => "none",
+            FimFormat::Fence => "fence",
             FimFormat::StarCoder => "starcoder",
             FimFormat::SantaCoder => "santacoder",
             FimFormat::Qwen => "qwen",
@@ -133,8 +137,16 @@ impl FimFormat {
         }
     }
 
+    /// True when the prompt is the prefix alone (the model never sees the suffix).
+    pub fn prefix_only(self) -> bool {
+        self.sentinels().is_none()
+    }
+
     /// The prompt text for `prefix` and `suffix` in `order`.
     fn layout(self, order: FimOrder, prefix: &str, suffix: &str) -> String {
+        if self == FimFormat::Fence {
+            return format!("```python\n{prefix}");
+        }
         let Some([p, s, m]) = self.sentinels() else {
             return prefix.to_string();
         };
@@ -151,8 +163,9 @@ impl FimFormat {
     }
 }
 
-/// The layout a user asked for (`auto`, `psm`, `spm` or `none`), for a model whose tokenizer supports
-/// `detected`. Fails when FIM is asked of a model without FIM tokens.
+/// The layout a user asked for (`auto`, `psm`, `spm`, `none`, or `fence`: the prefix after a code-fence
+/// opening), for a model whose tokenizer supports `detected`. Fails when FIM is asked of a model without
+/// FIM tokens.
 pub fn choose_layout(requested: &str, detected: FimFormat) -> Result<(FimFormat, FimOrder)> {
     match requested {
         "auto" | "psm" if detected != FimFormat::None || requested == "auto" => {
@@ -160,12 +173,13 @@ pub fn choose_layout(requested: &str, detected: FimFormat) -> Result<(FimFormat,
         }
         "spm" if detected != FimFormat::None => Ok((detected, FimOrder::Spm)),
         "none" => Ok((FimFormat::None, FimOrder::Psm)),
+        "fence" => Ok((FimFormat::Fence, FimOrder::Psm)),
         "psm" | "spm" => Err(InfillError::Settings(format!(
             "this model has no fill-in-the-middle tokens, so the `{requested}` layout is not possible; \
              use `auto` or `none` (the prefix alone)"
         ))),
         other => Err(InfillError::Settings(format!(
-            "format must be `auto`, `psm`, `spm` or `none`, not `{other}`"
+            "format must be `auto`, `psm`, `spm`, `none` or `fence`, not `{other}`"
         ))),
     }
 }
@@ -195,7 +209,7 @@ pub fn build_prompt(
     masked: &MaskedLine,
     heal: bool,
 ) -> Result<Prompt> {
-    let ends_with_prefix = format == FimFormat::None || order == FimOrder::Spm;
+    let ends_with_prefix = format.prefix_only() || order == FimOrder::Spm;
     let mut prefix = masked.prefix.as_str();
     let mut healed = Vec::new();
     if heal && ends_with_prefix && prefix.ends_with('\n') {
@@ -232,7 +246,7 @@ pub fn build_prompt_within(
         return Ok(full);
     }
     let pre: Vec<&str> = masked.prefix.split_inclusive('\n').collect();
-    let suf: Vec<&str> = if format == FimFormat::None {
+    let suf: Vec<&str> = if format.prefix_only() {
         Vec::new()
     } else {
         masked.suffix.split_inclusive('\n').collect()
@@ -271,7 +285,7 @@ pub fn build_prompt_within(
         let cut = MaskedLine {
             prefix: pre[pre.len() - np..].concat(),
             middle: masked.middle.clone(),
-            suffix: if format == FimFormat::None {
+            suffix: if format.prefix_only() {
                 masked.suffix.clone()
             } else {
                 suf[..ns].concat()
@@ -534,5 +548,72 @@ mod constraint_tests {
     fn a_hidden_comment_may_be_a_comment() {
         let c = cons("def f():\n    # why\n    return 1\n", 2);
         assert!(!c.not_comment);
+    }
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn every_family_writes_its_own_sentinels_in_both_orders() {
+        let (p, s) = ("def f():\n    ", "\n    return x\n");
+        let cases = [
+            (
+                FimFormat::StarCoder,
+                "<fim_prefix>def f():\n    <fim_suffix>\n    return x\n<fim_middle>",
+                "<fim_prefix><fim_suffix>\n    return x\n<fim_middle>def f():\n    ",
+            ),
+            (
+                FimFormat::SantaCoder,
+                "<fim-prefix>def f():\n    <fim-suffix>\n    return x\n<fim-middle>",
+                "<fim-prefix><fim-suffix>\n    return x\n<fim-middle>def f():\n    ",
+            ),
+            (
+                FimFormat::Qwen,
+                "<|fim_prefix|>def f():\n    <|fim_suffix|>\n    return x\n<|fim_middle|>",
+                "<|fim_prefix|><|fim_suffix|>\n    return x\n<|fim_middle|>def f():\n    ",
+            ),
+            (
+                FimFormat::DeepSeek,
+                "<｜fim▁begin｜>def f():\n    <｜fim▁hole｜>\n    return x\n<｜fim▁end｜>",
+                "<｜fim▁begin｜><｜fim▁hole｜>\n    return x\n<｜fim▁end｜>def f():\n    ",
+            ),
+            (
+                FimFormat::CodeLlama,
+                "<PRE> def f():\n     <SUF>\n    return x\n <MID>",
+                "<PRE> <SUF>\n    return x\n <MID> def f():\n    ",
+            ),
+        ];
+        for (format, psm, spm) in cases {
+            assert_eq!(format.layout(FimOrder::Psm, p, s), psm, "{format:?} PSM");
+            assert_eq!(format.layout(FimOrder::Spm, p, s), spm, "{format:?} SPM");
+            assert!(!format.prefix_only());
+        }
+        assert_eq!(FimFormat::None.layout(FimOrder::Psm, p, s), p);
+        assert_eq!(
+            FimFormat::Fence.layout(FimOrder::Psm, p, s),
+            "```python\ndef f():\n    "
+        );
+        assert!(FimFormat::None.prefix_only() && FimFormat::Fence.prefix_only());
+    }
+
+    #[test]
+    fn layouts_follow_the_request_and_refuse_fim_without_fim_tokens() {
+        let q = FimFormat::Qwen;
+        assert_eq!(choose_layout("auto", q).unwrap(), (q, FimOrder::Psm));
+        assert_eq!(choose_layout("spm", q).unwrap(), (q, FimOrder::Spm));
+        assert_eq!(
+            choose_layout("fence", q).unwrap(),
+            (FimFormat::Fence, FimOrder::Psm)
+        );
+        let none = FimFormat::None;
+        assert_eq!(choose_layout("auto", none).unwrap(), (none, FimOrder::Psm));
+        for bad in ["psm", "spm"] {
+            let e = choose_layout(bad, none).unwrap_err().to_string();
+            assert!(e.contains("no fill-in-the-middle tokens"), "{e}");
+        }
+        let e = choose_layout("xml", q).unwrap_err().to_string();
+        assert!(e.contains("not `xml`"), "{e}");
     }
 }

@@ -100,6 +100,11 @@ pub enum Request {
         /// ignored).
         #[serde(default)]
         builtin: Option<String>,
+        /// Tasks already made, as JSON Lines (what `infill dataset` writes, or any file with its
+        /// fields), instead of `files`: read with `dataset::tasks_from_jsonl`, the same reader and
+        /// the same tasks `infill eval --data` runs. The options below are ignored.
+        #[serde(default)]
+        jsonl: Option<String>,
         /// Seed of the line draw (`infill dataset --seed`).
         #[serde(default)]
         seed: u64,
@@ -180,8 +185,8 @@ pub struct Settings {
     pub top_p: f64,
     /// Seed of the sampler: the same seed, prompt and settings give the same completion.
     pub seed: u64,
-    /// Prompt layout: `"auto"` (from the tokenizer's special tokens), `"psm"`, `"spm"` or `"none"`
-    /// (prefix only).
+    /// Prompt layout: `"auto"` (from the tokenizer's special tokens), `"psm"`, `"spm"`, `"none"`
+    /// (prefix only) or `"fence"` (prefix only, after a ```` ```python ```` code-fence opening).
     pub format: String,
     /// Token healing where the prompt ends inside a token.
     pub heal: bool,

@@ -190,7 +190,7 @@ export const DEFAULT_SETTINGS = Object.freeze({
 });
 
 /** Prompt layouts: `auto` follows the model's FIM tokens; `none` shows only the code above the hole. */
-export const FORMATS = Object.freeze(['auto', 'psm', 'spm', 'none']);
+export const FORMATS = Object.freeze(['auto', 'psm', 'spm', 'none', 'fence']);
 /** What the model sees: the whole file, or the function around the hidden line. */
 export const CONTEXTS = Object.freeze(['file', 'function']);
 
@@ -216,7 +216,7 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @property {number} top_k            0 keeps every token.
  * @property {number} top_p            0 < p <= 1.
  * @property {number} seed             Same seed, same samples.
- * @property {'auto'|'psm'|'spm'|'none'} format  Prompt layout.
+ * @property {'auto'|'psm'|'spm'|'none'|'fence'} format  Prompt layout.
  * @property {'file'|'function'} context  What the model sees.
  * @property {number} rerank           Suffix lines used to rerank beams (models without FIM tokens); 0 off.
  * @property {boolean} heal            Token healing.
@@ -241,10 +241,11 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  *   corpora?: {hypotheses: string[], references: string[]}[]}} ScoreRequest
  *   Answered by {kind: 'scored', id, scores: Scores[], corpora: {corpus_chrf, corpus_bleu}[]}.
  * @typedef {{path: string, bytes: Uint8Array}} SourceFile  a file, its path relative to the chosen folder
- * @typedef {{kind: 'dataset', id: number, files: SourceFile[], builtin?: 'easy40', seed: number,
+ * @typedef {{kind: 'dataset', id: number, files: SourceFile[], builtin?: 'easy40', jsonl?: string, seed: number,
  *   mode: 'one_random'|'every_line', context: 'function'|'file', max_file_bytes?: number}} DatasetRequest
  *   Tasks from files with the CLI's dataset code (`infill dataset DIR --seed N`): the same files and settings
- *   give byte-identical tasks. `builtin` ignores the files and options. Answered at once by a `dataset` event.
+ *   give byte-identical tasks. `builtin` ignores the files and options; so does `jsonl` (tasks already made, read
+ *   as `infill eval --data` reads them, in file order). Answered at once by a `dataset` event (or an `error`).
  * @typedef {{name: string, pairs: {hypothesis: string, reference: string}[]}} SummaryGroup
  * @typedef {{kind: 'summarize', id: number, groups: SummaryGroup[], seed?: number}} SummarizeRequest
  *   The `infill eval` summary of each group (scores recomputed from the pairs, bootstrap seed 0 by default).
@@ -406,15 +407,16 @@ export function isWorkerEvent(data) {
 
 /**
  * @param {number} id
- * @param {{files?: SourceFile[], builtin?: string, seed?: number, everyLine?: boolean, context?: string}} options
+ * @param {{files?: SourceFile[], builtin?: string, jsonl?: string, seed?: number, everyLine?: boolean, context?: string}} options
  * @returns {DatasetRequest}
  */
-export function datasetRequest(id, { files = [], builtin, seed = 0, everyLine = false, context = 'function' } = {}) {
+export function datasetRequest(id, { files = [], builtin, jsonl, seed = 0, everyLine = false, context = 'function' } = {}) {
   const request = {
     kind: REQ.DATASET, id, files, seed: Number(seed) || 0,
     mode: everyLine ? 'every_line' : 'one_random', context: context === 'file' ? 'file' : 'function',
   };
   if (builtin) request.builtin = String(builtin);
+  if (typeof jsonl === 'string') request.jsonl = jsonl;
   return request;
 }
 
