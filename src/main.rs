@@ -101,7 +101,8 @@ impl GenArgs {
 enum Command {
     /// Hide one line of a Python file and let the model write it back.
     Complete {
-        /// A GGUF model file.
+        /// The model: a GGUF file, or a GPT-BigCode `.safetensors` file with `config.json` and
+        /// `tokenizer.json` next to it (or the folder holding the three).
         #[arg(long)]
         model: PathBuf,
         /// The Python file.
@@ -120,7 +121,8 @@ enum Command {
     /// kept) and print one JSON line per task with the completion and its scores; the summary table
     /// goes to standard error.
     Eval {
-        /// A GGUF model file.
+        /// The model: a GGUF file, or a GPT-BigCode `.safetensors` file with `config.json` and
+        /// `tokenizer.json` next to it (or the folder holding the three).
         #[arg(long)]
         model: PathBuf,
         /// The tasks (JSONL).
@@ -284,7 +286,15 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+/// Loads `--model`: a GGUF file, or a GPT-BigCode safetensors model (a `.safetensors` file with its
+/// `config.json` and `tokenizer.json` next to it, or the folder holding the three).
 fn load_engine(model: &std::path::Path, requantize_q8: bool) -> Result<Engine, String> {
+    let is_safetensors = model
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"));
+    if model.is_dir() || is_safetensors {
+        return load_safetensors(model);
+    }
     let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
     let name = model
         .file_name()
@@ -292,6 +302,91 @@ fn load_engine(model: &std::path::Path, requantize_q8: bool) -> Result<Engine, S
         .unwrap_or_default();
     Engine::from_gguf_bytes_with(&bytes, &name, LoadOptions { requantize_q8 })
         .map_err(|e| e.to_string())
+}
+
+/// The weights file of a safetensors model folder: `model.safetensors`, or its only `*.safetensors`.
+fn weights_in(dir: &std::path::Path) -> Result<PathBuf, String> {
+    let preferred = dir.join("model.safetensors");
+    if preferred.is_file() {
+        return Ok(preferred);
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+        })
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 if dir.join("model.safetensors.index.json").is_file() => Err(format!(
+            "{}: the weights are split into several files (model.safetensors.index.json); \
+             only a model in one .safetensors file can be loaded",
+            dir.display()
+        )),
+        0 => Err(format!(
+            "{}: no model here: the folder holds neither model.safetensors nor another .safetensors \
+             file (a GGUF model is given by its file path)",
+            dir.display()
+        )),
+        _ => Err(format!(
+            "{}: several .safetensors files ({}); name one with --model {}/FILE",
+            dir.display(),
+            found
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            dir.display()
+        )),
+    }
+}
+
+/// Loads a GPT-BigCode model from its safetensors weights and the `config.json` and `tokenizer.json`
+/// in the same folder.
+fn load_safetensors(model: &std::path::Path) -> Result<Engine, String> {
+    let weights = if model.is_dir() {
+        weights_in(model)?
+    } else {
+        model.to_path_buf()
+    };
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let bytes = read(&weights)?;
+    let dir = weights
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let companion = |file: &str| -> Result<Vec<u8>, String> {
+        let path = dir.join(file);
+        if !path.is_file() {
+            return Err(format!(
+                "{file} is missing: a safetensors model needs its config.json and tokenizer.json \
+                 next to the weights, and {} does not exist",
+                path.display()
+            ));
+        }
+        read(&path)
+    };
+    let config = companion("config.json")?;
+    let tokenizer = companion("tokenizer.json")?;
+    let folder = std::fs::canonicalize(dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let file = weights
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = if folder.is_empty() {
+        file
+    } else {
+        format!("{folder}/{file}")
+    };
+    Engine::from_safetensors_bytes(&bytes, &config, &tokenizer, &name)
+        .map_err(|e| format!("{}: {e}", dir.display()))
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {

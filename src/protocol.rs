@@ -24,14 +24,27 @@ pub enum Request {
     /// If a load fails and the previous model is still in memory, the worker re-sends that model's
     /// [`Event::Loaded`] (with its original id) right after the [`Event::Error`].
     ///
+    /// A GPT-BigCode safetensors model comes as three files: the weights at `url`, and the `config_url`
+    /// and `tokenizer_url` given with them (both present, or both absent for a GGUF file). Each is
+    /// downloaded with progress and cached under its own address; the cache lists them as one model,
+    /// under the weights' address, and deleting that deletes all three.
+    ///
     /// On the JavaScript side the request may also carry `file`, a `File`/`Blob` chosen or dropped by the
-    /// user: the worker reads it instead of downloading `url`, and never caches it. A `File` has no serde
-    /// form, so it is not a field here (serde ignores it).
+    /// user: the worker reads it instead of downloading `url`, and never caches it. A local safetensors
+    /// model also carries `config_file` and `tokenizer_file`. A `File` has no serde form, so these are
+    /// not fields here (serde ignores them).
     Load {
         /// The request id, echoed by every event that answers it.
         id: u32,
-        /// Where the GGUF file is served (absolute; empty for a local `file`).
+        /// Where the model file is served: the GGUF file, or a safetensors model's weights (absolute;
+        /// empty for a local `file`).
         url: String,
+        /// A safetensors model's `config.json` (absolute; empty for a local `config_file`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config_url: Option<String>,
+        /// A safetensors model's `tokenizer.json` (absolute; empty for a local `tokenizer_file`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tokenizer_url: Option<String>,
         /// The name shown to the user.
         name: String,
         /// Re-encode weights without a fast kernel (Q4_1) to Q8_0 at load: faster decoding for about a

@@ -134,3 +134,134 @@ fn bad_input_exits_non_zero_with_a_message() {
         assert!(err.contains(wanted), "{args:?}: {err}");
     }
 }
+
+fn bigcode_fixture() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity/bigcode_tiny")
+}
+
+#[test]
+fn a_safetensors_model_completes_from_its_file_or_its_folder_with_the_starcoder_prompt() {
+    let dir = std::env::temp_dir().join(format!("infill-cli-st-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let code = dir.join("sample.py");
+    std::fs::write(&code, SAMPLE).expect("write sample");
+    let fixture = bigcode_fixture();
+    let weights = fixture.join("model.safetensors");
+    let mut outputs = Vec::new();
+    for model in [&fixture, &weights] {
+        let (ok, out, err) = infill(&[
+            "complete",
+            "--model",
+            model.to_str().expect("path"),
+            "--file",
+            code.to_str().expect("path"),
+            "--line",
+            "4",
+            "--beams",
+            "2",
+            "--json",
+        ]);
+        assert!(ok, "{}: {err}", model.display());
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(v["model"]["architecture"], "gpt_bigcode", "{out}");
+        assert_eq!(v["model"]["fim_format"], "starcoder", "{out}");
+        assert_eq!(v["model"]["name"], "bigcode_tiny/model.safetensors");
+        let prompt = v["prompt"].as_str().expect("prompt");
+        assert!(
+            prompt.starts_with("<fim_prefix>def average(values):\n")
+                && prompt.contains("<fim_suffix>")
+                && prompt.ends_with("<fim_middle>"),
+            "{prompt}"
+        );
+        // The hidden line is neither in the prefix nor in the suffix.
+        assert!(!prompt.contains("total += v"), "{prompt}");
+        let beams = v["result"]["beams"].as_array().expect("beams");
+        assert_eq!(beams.len(), 2, "{out}");
+        assert!(
+            beams
+                .iter()
+                .all(|b| b["tokens"].as_array().is_some_and(|t| !t.is_empty())),
+            "{out}"
+        );
+        outputs.push(v["result"]["beams"].clone());
+    }
+    assert_eq!(outputs[0], outputs[1], "the folder and its file differ");
+
+    // eval takes the same --model forms.
+    let tasks = tasks_file(&dir);
+    let (ok, out, err) = infill(&[
+        "eval",
+        "--model",
+        weights.to_str().expect("path"),
+        "--data",
+        tasks.to_str().expect("path"),
+        "--beams",
+        "1",
+        "--no-cosine",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+        assert!(v.get("error").is_none(), "{line}");
+        assert!(v["completion"].is_string(), "{line}");
+    }
+    assert!(err.contains("| exact |"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_safetensors_model_without_its_companion_files_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("infill-cli-st-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let fixture = bigcode_fixture();
+    let copy = |file: &str| {
+        std::fs::copy(fixture.join(file), dir.join(file)).expect("copy fixture file");
+    };
+    let run = |model: &std::path::Path| {
+        infill(&[
+            "complete",
+            "--model",
+            model.to_str().expect("path"),
+            "--file",
+            "Cargo.toml",
+            "--line",
+            "1",
+        ])
+    };
+    // An empty folder: no weights.
+    let (ok, _, err) = run(&dir);
+    assert!(!ok);
+    assert!(err.contains("no model here"), "{err}");
+    copy("model.safetensors");
+    copy("tokenizer.json");
+    for model in [dir.clone(), dir.join("model.safetensors")] {
+        let (ok, _, err) = run(&model);
+        assert!(!ok);
+        assert!(err.contains("config.json is missing"), "{err}");
+        assert!(
+            err.contains(&dir.join("config.json").display().to_string()),
+            "{err}"
+        );
+    }
+    std::fs::remove_file(dir.join("tokenizer.json")).expect("remove");
+    copy("config.json");
+    let (ok, _, err) = run(&dir);
+    assert!(!ok);
+    assert!(err.contains("tokenizer.json is missing"), "{err}");
+    // Two weights files and no model.safetensors: the user must choose.
+    std::fs::rename(dir.join("model.safetensors"), dir.join("a.safetensors")).expect("rename");
+    std::fs::write(dir.join("b.safetensors"), b"x").expect("write");
+    copy("tokenizer.json");
+    let (ok, _, err) = run(&dir);
+    assert!(!ok);
+    assert!(
+        err.contains("several .safetensors files (a.safetensors, b.safetensors)"),
+        "{err}"
+    );
+    // A file that is not safetensors at all.
+    let (ok, _, err) = run(&dir.join("b.safetensors"));
+    assert!(!ok);
+    assert!(err.contains("not a safetensors file"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

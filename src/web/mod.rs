@@ -105,6 +105,29 @@ impl WorkerEngine {
         }
     }
 
+    /// Loads a GPT-BigCode model (StarCoder family) from its safetensors weights, `config.json` and
+    /// `tokenizer.json`. Returns a `loaded` or an `error` event.
+    #[wasm_bindgen(js_name = loadSafetensors)]
+    pub fn load_safetensors(
+        &mut self,
+        id: u32,
+        weights: &[u8],
+        config: &[u8],
+        tokenizer: &[u8],
+        name: &str,
+    ) -> JsValue {
+        self.run = None;
+        self.engine = None;
+        match Engine::from_safetensors_bytes(weights, config, tokenizer, name) {
+            Ok(engine) => {
+                let model = engine.info().clone();
+                self.engine = Some(engine);
+                to_js(&Event::Loaded { id, model })
+            }
+            Err(e) => error(Some(id), e),
+        }
+    }
+
     /// Starts a `complete` request. Returns a `started` or an `error` event.
     pub fn start(&mut self, request: JsValue) -> JsValue {
         let request: Request = match serde_wasm_bindgen::from_value(request) {
