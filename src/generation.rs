@@ -223,9 +223,9 @@ impl GenerationConfig {
         } else {
             None
         };
-        if !["auto", "psm", "spm", "none"].contains(&s.format.as_str()) {
+        if !["auto", "psm", "spm", "none", "fence"].contains(&s.format.as_str()) {
             return Err(InfillError::Settings(format!(
-                "format must be `auto`, `psm`, `spm` or `none`, not `{}`",
+                "format must be `auto`, `psm`, `spm`, `none` or `fence`, not `{}`",
                 s.format
             )));
         }
