@@ -3,9 +3,10 @@
 // DOM through textContent / createElement. Never innerHTML & co.
 
 import {
-  EV, DEFAULT_MODEL, DEFAULT_SETTINGS, LIMITS, SPECIAL_TOKEN_RE, CATALOG, FIM_LABEL, SAFETENSORS_MESSAGE,
+  EV, DEFAULT_MODEL, DEFAULT_SETTINGS, LIMITS, SPECIAL_TOKEN_RE, CATALOG, FIM_LABEL,
   normalizeSettings, loadRequest, completeRequest, cancelRequest, isWorkerEvent,
-  cacheListRequest, cacheDeleteRequest, hubBase, parseModelSource, specFromKey, specUrl, fileKind,
+  cacheListRequest, cacheDeleteRequest, hubBase, parseModelSource, specFromKey, specUrl,
+  companionUrls, isSafetensors, localModelFiles,
 } from './protocol.js';
 import * as batch from './batch.js';
 
@@ -866,7 +867,12 @@ function loadModel(spec, { reveal = false } = {}) {
   refresh();
   syncHash();
   if (reveal) bringIntoView($('model-status'));
-  post(loadRequest(state.loadId, urlOf(spec), spec.name, true, local ? spec.blob : undefined));
+  // A safetensors model comes with its config.json and tokenizer.json: local files, or downloaded from next to the weights.
+  const url = urlOf(spec);
+  const companions = local
+    ? (spec.config ? { config_file: spec.config, tokenizer_file: spec.tokenizer } : undefined)
+    : (isSafetensors(url) ? companionUrls(url) : undefined);
+  post(loadRequest(state.loadId, url, spec.name, true, local ? spec.blob : undefined, companions));
 }
 
 function loadFailed(message) {
@@ -1173,24 +1179,26 @@ ui.customForm.addEventListener('submit', (e) => {
 ui.customRepo.addEventListener('input', () => showCustomMessage(''));
 ui.customFile.addEventListener('input', () => showCustomMessage(''));
 
-/** Local files (chosen or dropped): the first .gguf loads; a safetensors set gets the "coming soon" message. */
+/**
+ * Local files (chosen or dropped): the first .gguf loads; a safetensors model loads from its three files
+ * (weights, config.json, tokenizer.json); anything else, or a missing companion, gets a message naming it.
+ */
 function openLocalFiles(files) {
   if (!files.length) return;
   if (state.status === 'generating') {
     showError('The model is busy guessing. Press Cancel (or wait), then choose the file again.');
     return;
   }
-  const gguf = files.find((f) => fileKind(f.name) === 'gguf');
-  if (gguf) {
-    loadModel({ kind: 'file', blob: gguf, name: gguf.name, key: '' }, { reveal: true });
+  const found = localModelFiles(files);
+  if (!found.ok) {
+    showError(found.message);
+    bringIntoView(ui.error);
     return;
   }
-  if (files.some((f) => fileKind(f.name) === 'safetensors')) showError(SAFETENSORS_MESSAGE);
-  else {
-    const names = files.map((f) => f.name).join(', ');
-    showError(`Only model files ending in .gguf can be loaded here, and ${files.length === 1 ? 'this file is' : 'these files are'} not one: ${names}`);
-  }
-  bringIntoView(ui.error);
+  const { file, config, tokenizer } = found.model;
+  loadModel(config
+    ? { kind: 'file', blob: file, config, tokenizer, name: file.name, key: '' }
+    : { kind: 'file', blob: file, name: file.name, key: '' }, { reveal: true });
 }
 
 ui.modelFile.addEventListener('change', () => {

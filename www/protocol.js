@@ -69,8 +69,8 @@ export const CATALOG = Object.freeze([
   Object.freeze({
     key: 'tiny-starcoder-py', name: 'bigcode/tiny_starcoder_py', bytes: 657_000_000, fim: true,
     repo: 'bigcode/tiny_starcoder_py', file: 'model.safetensors',
-    description: 'A small model (164 million parameters) trained only on Python, with fill-in-the-middle.',
-    unavailable: 'coming soon: needs the GPT-BigCode loader',
+    description: 'A small model (164 million parameters) trained only on Python, with fill-in-the-middle. '
+      + 'Three files: the weights, config.json and tokenizer.json.',
   }),
 ]);
 
@@ -80,9 +80,61 @@ export const FIM_LABEL = Object.freeze({
   no: 'not trained for fill-in-the-middle: sees only the code above',
 });
 
-/** Said when someone offers safetensors / tokenizer.json / config.json files. */
-export const SAFETENSORS_MESSAGE = 'This is a safetensors model (model.safetensors with tokenizer.json and config.json). '
-  + 'The engine reads only GGUF files today; safetensors support is coming. For now, choose a .gguf file.';
+/** The two files a safetensors model needs next to its weights (GPT-BigCode / StarCoder family). */
+export const SAFETENSORS_COMPANIONS = Object.freeze(['config.json', 'tokenizer.json']);
+
+/** True when `name` (a file name, path or URL) is a safetensors weights file. */
+export const isSafetensors = (name) => /\.safetensors$/i.test(String(name ?? '').split(/[?#]/)[0]);
+
+/**
+ * The addresses of a safetensors model's `config.json` and `tokenizer.json`: next to the weights at `url`
+ * (in a Hub repository, `{base}/{repo}/resolve/main/config.json` for weights at the repository's top).
+ */
+export function companionUrls(url) {
+  const [path, rest] = /^([^?#]*)(.*)$/.exec(String(url)).slice(1);
+  const dir = path.slice(0, path.lastIndexOf('/') + 1);
+  return { config_url: `${dir}config.json${rest}`, tokenizer_url: `${dir}tokenizer.json${rest}` };
+}
+
+/**
+ * Sorts files chosen or dropped together: a GGUF file, or a safetensors model (a `.safetensors` weights file
+ * with its config.json and tokenizer.json). Returns `{ok: true, model: {kind: 'gguf', file}}`,
+ * `{ok: true, model: {kind: 'safetensors', file, config, tokenizer}}`, or `{ok: false, message}` naming what
+ * is missing.
+ */
+export function localModelFiles(files) {
+  const list = Array.from(files ?? []);
+  const base = (f) => String(f?.name ?? '').split('/').pop();
+  const gguf = list.find((f) => fileKind(base(f)) === 'gguf');
+  if (gguf) return { ok: true, model: { kind: 'gguf', file: gguf } };
+  const weights = list.filter((f) => isSafetensors(base(f)));
+  const named = (wanted) => list.find((f) => base(f).toLowerCase() === wanted);
+  const config = named('config.json');
+  const tokenizer = named('tokenizer.json');
+  if (weights.length === 0 && !config && !tokenizer) {
+    const names = list.map(base).join(', ');
+    return {
+      ok: false,
+      message: `${list.length === 1 ? 'This file is' : 'These files are'} not a model: ${names}. A model is a .gguf file, `
+        + 'or a safetensors model chosen as three files together: model.safetensors, config.json and tokenizer.json.',
+    };
+  }
+  if (weights.length > 1) {
+    return { ok: false, message: `Choose one weights file, not ${weights.length} (${weights.map(base).join(', ')}): models split into several .safetensors files cannot be loaded here.` };
+  }
+  const missing = [weights.length ? '' : 'the weights (model.safetensors)', config ? '' : 'config.json', tokenizer ? '' : 'tokenizer.json'].filter(Boolean);
+  if (missing.length) {
+    const list2 = missing.length === 1 ? missing[0] : `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]}`;
+    return {
+      ok: false,
+      message: `A safetensors model needs three files chosen together: model.safetensors, config.json and tokenizer.json. Missing: ${list2}. `
+        + 'Choose or drop all three at once (they are in the model’s folder or Hugging Face repository).',
+    };
+  }
+  return { ok: true, model: { kind: 'safetensors', file: weights[0], config, tokenizer } };
+}
+
+const COMPANION_MESSAGE = 'config.json and tokenizer.json are fetched from next to the weights: type the weights file (for example model.safetensors).';
 
 /** `gguf`, `safetensors` (a safetensors model's files), or `other`, from a file name or URL. */
 export function fileKind(name) {
@@ -137,8 +189,10 @@ export function parseModelSource(repoText, fileText = '') {
       repo = decodeURIComponent(hub[1]);
       file = decodeURIComponent(hub[2]);
     } else {
-      if (fileKind(url.pathname) === 'safetensors') return { ok: false, message: SAFETENSORS_MESSAGE };
-      if (fileKind(url.pathname) !== 'gguf') return { ok: false, message: 'The address must point to a .gguf file.' };
+      if (fileKind(url.pathname) === 'safetensors' && !isSafetensors(url.pathname)) return { ok: false, message: COMPANION_MESSAGE };
+      if (fileKind(url.pathname) !== 'gguf' && !isSafetensors(url.pathname)) {
+        return { ok: false, message: 'The address must point to a .gguf or .safetensors file.' };
+      }
       const name = decodeURIComponent(url.pathname.split('/').pop());
       return { ok: true, spec: { kind: 'url', url: url.href, key: url.href, name } };
     }
@@ -147,10 +201,10 @@ export function parseModelSource(repoText, fileText = '') {
   if (!REPO_RE.test(repo) || repo.includes('..')) {
     return { ok: false, message: 'Write the repository as owner/name, for example Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF.' };
   }
-  if (file === '') return { ok: false, message: 'Type the name of the .gguf file in that repository.' };
-  if (fileKind(file) === 'safetensors') return { ok: false, message: SAFETENSORS_MESSAGE };
-  if (!FILE_RE.test(file) || file.split('/').includes('..') || fileKind(file) !== 'gguf') {
-    return { ok: false, message: 'The file name must end in .gguf (letters, digits, dots, dashes and underscores).' };
+  if (file === '') return { ok: false, message: 'Type the name of the model file in that repository (.gguf, or model.safetensors).' };
+  if (fileKind(file) === 'safetensors' && !isSafetensors(file)) return { ok: false, message: COMPANION_MESSAGE };
+  if (!FILE_RE.test(file) || file.split('/').includes('..') || (fileKind(file) !== 'gguf' && !isSafetensors(file))) {
+    return { ok: false, message: 'The file name must end in .gguf or .safetensors (letters, digits, dots, dashes and underscores).' };
   }
   return { ok: true, spec: { kind: 'hub', repo, file, key: `${repo}/${file}`, name: `${file.split('/').pop()} (${repo})` } };
 }
@@ -224,9 +278,14 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  */
 
 /**
- * @typedef {{kind: 'load', id: number, url: string, name: string, requantize: boolean, file?: Blob}} LoadRequest
+ * @typedef {{kind: 'load', id: number, url: string, name: string, requantize: boolean, file?: Blob,
+ *   config_url?: string, tokenizer_url?: string, config_file?: Blob, tokenizer_file?: Blob}} LoadRequest
  *   `requantize`: re-encode Q4_1/Q5_x weights to Q8_0 at load (faster decoding); default true.
  *   `file`: a local File/Blob to load instead of downloading `url` (read with `arrayBuffer()`, never cached).
+ *   A safetensors model (GPT-BigCode): `url`/`file` are its weights, and `config_url` + `tokenizer_url` (or, for
+ *   local files, `config_file` + `tokenizer_file`) its config.json and tokenizer.json. Downloaded files are cached
+ *   each under its own address; the `cache` event lists the three as one entry under the weights' address, and
+ *   `cache_delete` of that address deletes all three.
  *   A `load` while a model is loaded replaces it; a `load` while another is still downloading cancels that
  *   download (the cancelled load gets no answer). If a load fails and the previous model is still in memory,
  *   the worker re-sends that model's `loaded` event (with its original id) right after the `error`.
@@ -368,9 +427,16 @@ function bool(value, fallback) {
 }
 
 /** @returns {LoadRequest} `file` (a File/Blob) is set only for a local file. */
-export function loadRequest(id, url = DEFAULT_MODEL.url, name = DEFAULT_MODEL.name, requantize = true, file = undefined) {
+export function loadRequest(id, url = DEFAULT_MODEL.url, name = DEFAULT_MODEL.name, requantize = true, file = undefined,
+  companions = undefined) {
   const request = { kind: REQ.LOAD, id, url: String(url), name: String(name), requantize: Boolean(requantize) };
   if (file) request.file = file;
+  if (companions) {
+    request.config_url = String(companions.config_url ?? '');
+    request.tokenizer_url = String(companions.tokenizer_url ?? '');
+    if (companions.config_file) request.config_file = companions.config_file;
+    if (companions.tokenizer_file) request.tokenizer_file = companions.tokenizer_file;
+  }
   return request;
 }
 

@@ -66,13 +66,17 @@ async function openCache() {
   }
 }
 
-function httpError(response, url) {
+function httpError(response, url, companion = '') {
   const s = response.status;
-  const why = s === 404 ? ' There is no such file: check the repository and the file name.'
+  const missing = companion
+    ? ` There is no such file: a safetensors model needs its ${companion} next to the weights (in the same repository folder).`
+    : ' There is no such file: check the repository and the file name.';
+  const why = s === 404 ? missing
     : s === 401 || s === 403 ? ' The file is private or gated; this page can only download public models.'
       : s >= 500 ? ' The server has a problem; try again later.' : '';
   const text = response.statusText ? ` ${response.statusText}` : '';
-  return new UserError(`The model could not be downloaded: the server answered ${s}${text} for ${url}.${why}`);
+  const what = companion ? `The model's ${companion}` : 'The model';
+  return new UserError(`${what} could not be downloaded: the server answered ${s}${text} for ${url}.${why}`);
 }
 
 /** The first byte of a 206 answer from its Content-Range (`bytes N-M/T`), and the total; null if not readable. */
@@ -86,7 +90,7 @@ function contentRange(response) {
  * with `Range: bytes=N-` unless the server said it cannot (`Accept-Ranges: none`) or answers the range
  * request with a whole file (200), in which case the download starts again.
  */
-async function download(id, url, name, signal) {
+async function download(id, url, name, signal, companion = '') {
   const chunks = [];
   let loaded = 0;
   let total = 0;
@@ -125,7 +129,7 @@ async function download(id, url, name, signal) {
         throw new UserError(`The download of ${url} could not be resumed: the server sent bytes from ${range.start}, not ${loaded}. Try again.`);
       }
     } else if (!response.ok) {
-      throw httpError(response, url);
+      throw httpError(response, url, companion);
     } else {
       // A whole file: the first answer, or a server that ignored the range request. (Re)start from zero.
       chunks.length = 0;
@@ -170,12 +174,130 @@ function notGguf(bytes, name) {
   const lower = name.toLowerCase();
   const jsonHeader = bytes.length > 9 && bytes[8] === 0x7b; // safetensors: u64 header length, then `{`
   if (/\.safetensors\b/.test(lower) || /\.json\b/.test(lower) || jsonHeader) {
-    return `\`${name}\` is a safetensors model file, not GGUF. The engine reads only GGUF files today; safetensors support is coming.`;
+    return `\`${name}\` is a safetensors model file, not GGUF: it loads together with its config.json and tokenizer.json `
+      + '(choose or drop the three files at once, or give the Hub repository and model.safetensors).';
   }
   const head = new TextDecoder().decode(bytes.subarray(0, 256)).trimStart().toLowerCase();
   const html = head.startsWith('<!doctype html') || head.startsWith('<html');
   // The engine's own wording (src/engine.rs), checked here first so the model in memory stays loaded.
   return `\`${name}\` is not a GGUF file (it does not start with the GGUF magic bytes)${html ? ': the server sent a web page instead of the model, so the address is probably wrong' : ''}.`;
+}
+
+const looksLikeHtml = (bytes) => {
+  const head = new TextDecoder().decode(bytes.subarray(0, 256)).trimStart().toLowerCase();
+  return head.startsWith('<!doctype html') || head.startsWith('<html');
+};
+
+/** Says what is wrong when `bytes` are not a safetensors file (null when they look like one). */
+function notSafetensors(bytes, name) {
+  // An 8-byte little-endian header length, then that many bytes of JSON header starting with `{`.
+  if (bytes.length > 9 && bytes[8] === 0x7b) {
+    const size = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    if (size <= BigInt(bytes.length - 8)) return null;
+  }
+  const html = looksLikeHtml(bytes);
+  return `\`${name}\` is not a safetensors file (it does not start with a safetensors header)`
+    + `${html ? ': the server sent a web page instead of the model, so the address is probably wrong' : ''}.`;
+}
+
+/** Says what is wrong when `bytes` are not the JSON file `file` of a safetensors model (null when they parse). */
+function notJson(bytes, file, source) {
+  try {
+    JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    return null;
+  } catch (e) {
+    const html = looksLikeHtml(bytes);
+    return `The model's ${file} (${source}) is not a JSON file${html ? ': the server sent a web page instead' : ''} (${describe(e)}).`;
+  }
+}
+
+/**
+ * One file of a load: read from the user's computer, found in the cache, or downloaded with progress.
+ * Returns {bytes, fromCache}.
+ */
+async function fetchPart(request, part, cache, signal) {
+  const { id } = request;
+  if (part.file) {
+    if (part.file.size > MAX_MODEL_BYTES) throw tooLarge(part.name, part.file.size);
+    post({ kind: 'progress', id, loaded: 0, total: part.file.size || 0, note: `Reading ${part.label} from your computer…` });
+    const bytes = new Uint8Array(await part.file.arrayBuffer());
+    post({ kind: 'progress', id, loaded: bytes.length, total: bytes.length });
+    return { bytes, fromCache: false };
+  }
+  const cached = cache ? await cache.match(part.url) : undefined;
+  if (cached) {
+    const bytes = new Uint8Array(await cached.arrayBuffer());
+    post({ kind: 'progress', id, loaded: bytes.length, total: bytes.length, note: 'Found in this browser’s storage: nothing to download.' });
+    return { bytes, fromCache: true };
+  }
+  try {
+    if (part.note) post({ kind: 'progress', id, loaded: 0, total: 0, note: part.note });
+    return { bytes: await download(id, part.url, part.name, signal, part.companion), fromCache: false };
+  } catch (e) {
+    if (e instanceof Superseded || signal.aborted) throw new Superseded();
+    if (e instanceof UserError) throw e;
+    throw new Error(`The model could not be downloaded from ${part.url}: ${describe(e)}`);
+  }
+}
+
+/** Loads a GPT-BigCode safetensors model: config.json and tokenizer.json first (small), then the weights. */
+async function loadSafetensors(request, name, signal) {
+  const local = Boolean(request.file);
+  if (local && (!request.config_file || !request.tokenizer_file)) {
+    throw new UserError(`\`${name}\` is a safetensors model: choose its config.json and tokenizer.json together with it.`);
+  }
+  const parts = [
+    { key: 'config', companion: 'config.json', label: 'config.json', name: 'config.json', url: String(request.config_url || ''), file: request.config_file,
+      note: 'Downloading config.json (file 1 of 3)…' },
+    { key: 'tokenizer', companion: 'tokenizer.json', label: 'tokenizer.json', name: 'tokenizer.json', url: String(request.tokenizer_url || ''), file: request.tokenizer_file,
+      note: 'Downloading tokenizer.json (file 2 of 3)…' },
+    { key: 'weights', companion: '', label: 'the weights', name, url: String(request.url), file: request.file,
+      note: 'Downloading the weights (file 3 of 3)…' },
+  ];
+  const cache = local ? null : await openCache();
+  const got = {};
+  for (const part of parts) {
+    got[part.key] = await fetchPart(request, part, cache, signal);
+    if (signal.aborted) throw new Superseded();
+    const { bytes } = got[part.key];
+    const source = part.file ? part.file.name : part.url;
+    const problem = part.companion ? notJson(bytes, part.companion, source) : notSafetensors(bytes, name);
+    if (problem) {
+      if (got[part.key].fromCache) await cache.delete(part.url).catch(() => {});
+      throw new UserError(problem);
+    }
+  }
+  await yieldToEvents();
+  if (signal.aborted) throw new Superseded();
+  let event;
+  try {
+    event = engine.loadSafetensors(request.id, got.weights.bytes, got.config.bytes, got.tokenizer.bytes, name);
+  } catch (e) {
+    return { crash: crashEvent(request.id, e) };
+  }
+  if (event && event.kind === 'loaded' && cache) {
+    // Each file under its own address; the companions point at the weights, so the list shows one model.
+    const weights = parts[2];
+    const store = async (part, extra) => {
+      if (got[part.key].fromCache) return;
+      await cache.put(part.url, new Response(got[part.key].bytes, {
+        headers: {
+          'content-type': part.companion ? 'application/json' : 'application/octet-stream',
+          'x-infill-bytes': String(got[part.key].bytes.length),
+          'x-infill-name': encodeURIComponent(part.companion ? `${name} ${part.companion}` : name),
+          ...extra,
+        },
+      }));
+    };
+    try {
+      await store(weights, {});
+      for (const part of parts.slice(0, 2)) await store(part, { 'x-infill-part-of': encodeURIComponent(weights.url) });
+    } catch (e) {
+      for (const part of parts) if (!got[part.key].fromCache) await cache.delete(part.url).catch(() => {});
+      post({ kind: 'error', id: null, message: `The model works, but it could not be stored for next time: ${describe(e)}` });
+    }
+  }
+  return { event };
 }
 
 async function load(request) {
@@ -185,6 +307,16 @@ async function load(request) {
   const { signal } = controller;
   const name = String(request.name);
   try {
+    if (request.config_url !== undefined || request.config_file || request.tokenizer_url !== undefined || request.tokenizer_file) {
+      const { event, crash } = await loadSafetensors(request, name, signal);
+      if (crash) {
+        post(crash); // the page restarts the worker
+        return;
+      }
+      loadedEvent = event && event.kind === 'loaded' ? event : null; // a failed engine load drops the old model
+      post(event);
+      return;
+    }
     let bytes;
     let cache = null;
     let fromCache = false;
@@ -249,8 +381,14 @@ async function load(request) {
   }
 }
 
+/** The weights' address a cached companion file (a safetensors model's config.json, tokenizer.json) belongs to. */
+function partOf(res) {
+  try { return decodeURIComponent(res.headers.get('x-infill-part-of') || ''); } catch (_) { return ''; }
+}
+
 async function cacheList(id) {
   const entries = [];
+  const companions = [];
   const cache = await openCache();
   if (cache) {
     for (const req of await cache.keys()) {
@@ -258,12 +396,24 @@ async function cacheList(id) {
       if (!res) continue;
       let bytes = Number(res.headers.get('x-infill-bytes')) || Number(res.headers.get('content-length')) || 0;
       if (!bytes) bytes = (await res.blob()).size;
+      const owner = partOf(res);
+      if (owner) {
+        companions.push({ owner, url: req.url, bytes });
+        continue;
+      }
       let name = '';
       try { name = decodeURIComponent(res.headers.get('x-infill-name') || ''); } catch (_) { name = ''; }
       if (!name) {
         try { name = decodeURIComponent(new URL(req.url).pathname.split('/').pop()); } catch (_) { name = req.url; }
       }
       entries.push({ url: req.url, name, bytes });
+    }
+    // A safetensors model is one entry: its companions' bytes count with the weights. A companion whose weights
+    // are gone is listed on its own, so it can still be deleted.
+    for (const c of companions) {
+      const main = entries.find((e) => e.url === c.owner);
+      if (main) main.bytes += c.bytes;
+      else entries.push({ url: c.url, name: decodeURIComponent(new URL(c.url).pathname.split('/').pop()), bytes: c.bytes });
     }
   }
   let quota = null;
@@ -278,7 +428,13 @@ async function cacheRequest(request) {
   try {
     if (request.kind === 'cache_delete') {
       const cache = await openCache();
-      if (cache) await cache.delete(request.url);
+      if (cache) {
+        await cache.delete(request.url);
+        for (const req of await cache.keys()) {
+          const res = await cache.match(req);
+          if (res && partOf(res) === request.url) await cache.delete(req);
+        }
+      }
     }
     await cacheList(request.id);
   } catch (e) {

@@ -1,13 +1,15 @@
 // Browser tests of the Models section: the catalog, Hub downloads (progress, errors, resume), the browser's
 // model storage, local files (file input and drag and drop). The Hub cannot be reached from the test machine,
 // so the test server plays it under /hub/ and the page is opened with `?hub=./hub`; the repositories there
-// (test/tiny, flaky/tiny) are made-up names holding the default model's file, never a real repository's name.
+// (test/tiny, flaky/tiny) are made-up names holding the default model's file, never a real repository's name;
+// test/bigcode-tiny holds the tiny random-weight GPT-BigCode safetensors fixture of tests/parity.rs (its three
+// files), and test/bigcode-noconfig the same without config.json.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MODEL, OUT, base, server, test, waitStatus } from './harness.mjs';
+import { MODEL, OUT, ROOT, base, native, server, test, waitStatus } from './harness.mjs';
 
 const FILE = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 const MODEL_MB = '98.4 MB';
@@ -19,6 +21,12 @@ const hubDir = mkdtempSync(join(tmpdir(), 'infill-hub-'));
 for (const repo of ['test/tiny', 'flaky/tiny']) {
   mkdirSync(join(hubDir, repo), { recursive: true });
   symlinkSync(MODEL, join(hubDir, repo, FILE));
+}
+const BIGCODE = join(ROOT, 'tests', 'fixtures', 'parity', 'bigcode_tiny');
+const BIGCODE_FILES = ['model.safetensors', 'config.json', 'tokenizer.json'];
+for (const [repo, files] of [['test/bigcode-tiny', BIGCODE_FILES], ['test/bigcode-noconfig', ['model.safetensors', 'tokenizer.json']]]) {
+  mkdirSync(join(hubDir, repo), { recursive: true });
+  for (const f of files) symlinkSync(join(BIGCODE, f), join(hubDir, repo, f));
 }
 const localDir = mkdtempSync(join(tmpdir(), 'infill-local-'));
 symlinkSync(MODEL, join(localDir, 'my-own-model.gguf'));
@@ -253,7 +261,7 @@ await test('a file that is not a model gives a clear error and the model in use 
   assert.deepEqual(dialogs, []);
 });
 
-await test('safetensors files and the tiny_starcoder_py entry say safetensors support is coming; catalog entries use the Hub layout', async (page) => {
+await test('the catalog lists four models, tiny_starcoder_py among the loadable ones; catalog entries use the Hub layout', async (page) => {
   await page.goto(base + HUB);
   await ready(page);
   await openModels(page);
@@ -264,36 +272,182 @@ await test('safetensors files and the tiny_starcoder_py entry say safetensors su
     ['SmolLM2-135M-Instruct (Q4_1)', '98.4 MB', 'not trained for fill-in-the-middle: sees only the code above'],
     ['SmolLM2-360M-Instruct (Q8_0)', 'about 386 MB', 'not trained for fill-in-the-middle'],
     ['Qwen2.5-Coder-0.5B (Q8_0, FIM)', 'about 531 MB', 'trained for fill-in-the-middle: sees the code above and below'],
-    ['bigcode/tiny_starcoder_py', 'about 657 MB', 'coming soon: needs the GPT-BigCode loader'],
+    ['bigcode/tiny_starcoder_py', 'about 657 MB', 'trained for fill-in-the-middle: sees the code above and below'],
   ]) {
     assert.ok(texts.some((t) => t.includes(name) && t.includes(size) && t.includes(fim)), `${name}: ${texts.join(' | ')}`);
   }
-  assert.ok(await page.getByTestId('model-option-tiny-starcoder-py').isDisabled());
-
-  // A safetensors set dropped on the page.
-  await page.evaluate(() => {
-    const dt = new DataTransfer();
-    for (const name of ['model.safetensors', 'tokenizer.json', 'config.json']) dt.items.add(new File(['{}'], name));
-    document.body.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));
-  });
-  const error = page.getByTestId('error');
-  assert.ok(await error.isVisible());
-  assert.match(await error.textContent(), /safetensors support is coming/);
-  assert.equal(await page.getByTestId('status').textContent(), 'ready');
-  // …and typed into the custom fields.
-  await loadCustom(page, 'bigcode/tiny_starcoder_py', 'model.safetensors');
-  assert.match(await page.getByTestId('custom-msg').textContent(), /safetensors support is coming/);
-  assert.equal(await page.getByTestId('status').textContent(), 'ready');
+  assert.ok(!texts.join().includes('coming soon'), texts.join(' | '));
+  assert.ok(await page.getByTestId('model-option-tiny-starcoder-py').isEnabled());
 
   // A catalog model from the Hub is fetched from {hub}/{repo}/resolve/main/{file} (absent here: a 404).
   await page.getByTestId('model-option-smollm2-360m').check();
   assert.match(await page.locator('#catalog-hint').textContent(), /Downloads about 386 MB from Hugging Face/);
   await page.getByTestId('model-load').click();
+  const error = page.getByTestId('error');
   await error.waitFor({ state: 'visible' });
   await page.waitForFunction(() => /404/.test(document.getElementById('error-text').textContent));
   assert.ok((await error.textContent()).includes(
     `${ORIGIN}/hub/HuggingFaceTB/SmolLM2-360M-Instruct-GGUF/resolve/main/smollm2-360m-instruct-q8_0.gguf`));
   assert.equal(await waitStatus(page, ['ready'], 30_000), 'ready');
+
+  // tiny_starcoder_py asks for its config.json first, from the same layout (absent here too: the error names it).
+  const mark = server.requests.length;
+  await page.getByTestId('model-option-tiny-starcoder-py').check();
+  assert.match(await page.locator('#catalog-hint').textContent(), /Downloads about 657 MB from Hugging Face/);
+  await page.getByTestId('model-load').click();
+  await page.waitForFunction(() => /config\.json/.test(document.getElementById('error-text').textContent));
+  const text = await error.textContent();
+  assert.ok(text.includes(`${ORIGIN}/hub/bigcode/tiny_starcoder_py/resolve/main/config.json`), text);
+  assert.match(text, /The model's config\.json could not be downloaded: the server answered 404/);
+  assert.deepEqual(server.requests.slice(mark).map((r) => r.path), ['/hub/bigcode/tiny_starcoder_py/resolve/main/config.json']);
+  assert.equal(await waitStatus(page, ['ready'], 30_000), 'ready');
+  assert.match(await page.locator('#status-label').textContent(), /Still using SmolLM2-135M-Instruct \(Q4_1\)/);
+});
+
+/** The prompt the CLI builds for SAMPLE with line 6 hidden, on the tiny GPT-BigCode fixture. */
+function cliBigcodePrompt() {
+  const file = join(OUT, 'bigcode-sample.py');
+  writeFileSync(file, SAMPLE);
+  const out = JSON.parse(native(['complete', '--model', BIGCODE, '--file', file, '--line', '6', '--beams', '1', '--json']));
+  assert.equal(out.model.architecture, 'gpt_bigcode');
+  return out.prompt;
+}
+
+/** Checks the prompt panel after a completion on the tiny GPT-BigCode model: StarCoder FIM, as the CLI builds it. */
+async function assertStarcoderPrompt(page) {
+  const prompt = await page.locator('#prompt').textContent();
+  assert.ok(prompt.startsWith('<fim_prefix>def average(values):'), prompt);
+  assert.ok(prompt.endsWith('<fim_middle>'), prompt);
+  assert.ok(!prompt.includes('return total / len(values)'), `the hidden line is in the prompt: ${prompt}`);
+  assert.deepEqual(await page.locator('#prompt .special-token').allTextContents(), ['<fim_prefix>', '<fim_suffix>', '<fim_middle>']);
+  assert.equal(prompt, cliBigcodePrompt(), 'the page and the CLI build different prompts');
+}
+
+const hubRequests = (since, repo) => server.requests.slice(since).filter((r) => r.path.startsWith(`/hub/${repo}/`)).map((r) => r.path);
+
+await test('a safetensors model from a Hub repository loads its three files with progress, completes with the StarCoder FIM prompt, and is stored as one model', async (page) => {
+  server.hub.bytesPerSecond = 400e3; // about 1 s for the weights: slow enough to see each file's progress
+  try {
+    await page.goto(base + HUB);
+    await ready(page);
+    await page.evaluate(() => {
+      window.seen = [];
+      const text = document.getElementById('progress-text');
+      new MutationObserver(() => window.seen.push(text.textContent))
+        .observe(text, { childList: true, characterData: true, subtree: true });
+    });
+    const mark = server.requests.length;
+    await loadCustom(page, 'test/bigcode-tiny', 'model.safetensors');
+    await ready(page);
+    assert.deepEqual(hubRequests(mark, 'test/bigcode-tiny'), ['config.json', 'tokenizer.json', 'model.safetensors']
+      .map((f) => hubPath('test/bigcode-tiny', f)));
+    const seen = await page.evaluate(() => window.seen);
+    for (const note of ['config.json (file 1 of 3)', 'tokenizer.json (file 2 of 3)', 'the weights (file 3 of 3)']) {
+      assert.ok(seen.some((t) => t.includes(note)), `no progress for ${note}: ${seen.slice(-8).join(' | ')}`);
+    }
+    assert.ok(seen.some((t) => /0\.[1-3] MB of 0\.4 MB/.test(t)), `the weights' bar did not move: ${seen.slice(-8).join(' | ')}`);
+  } finally {
+    server.hub.bytesPerSecond = 0;
+  }
+  const line = await modelLine(page);
+  assert.match(line, /^model\.safetensors \(test\/bigcode-tiny\) is loaded/);
+  assert.match(line, /gpt_bigcode architecture · 512-token vocabulary/);
+  assert.ok(page.url().includes(modelHash('test/bigcode-tiny/model.safetensors').slice(1)), page.url());
+  await completeOnce(page);
+  await assertStarcoderPrompt(page);
+
+  // Stored: the three files in the Cache API, listed as one model with their total size.
+  await openModels(page);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=cache-list] .cache-entry').length === 2);
+  const urls = await cachedUrls(page);
+  for (const f of BIGCODE_FILES) assert.ok(urls.includes(ORIGIN + hubPath('test/bigcode-tiny', f)), `${f} is not stored: ${urls}`);
+  const texts = await page.locator('[data-testid=cache-list] .cache-entry').allTextContents();
+  const entry = texts.findIndex((t) => t.includes('model.safetensors (test/bigcode-tiny)') && t.includes('0.4 MB') && t.includes('in use'));
+  assert.ok(entry >= 0, texts.join(' | '));
+  assert.match(await page.getByTestId('cache-total').textContent(), /2 models · 98\.8 MB in total/);
+
+  // A reload downloads nothing.
+  const again = server.requests.length;
+  await page.reload();
+  await ready(page);
+  assert.deepEqual(hubRequests(again, 'test/bigcode-tiny'), []);
+  assert.match(await modelLine(page), /^model\.safetensors \(test\/bigcode-tiny\) is loaded/);
+
+  // Delete removes all three files.
+  await openModels(page);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=cache-list] .cache-entry').length === 2);
+  const index = (await page.locator('[data-testid=cache-list] .cache-entry').allTextContents())
+    .findIndex((t) => t.includes('test/bigcode-tiny'));
+  await page.getByTestId(`cache-delete-${index}`).click();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=cache-list] .cache-entry').length === 1);
+  assert.ok(!(await cachedUrls(page)).some((u) => u.includes('bigcode-tiny')), 'a file of the deleted model is still stored');
+});
+
+/** Drops `names` (files of the tiny GPT-BigCode model, fetched from the test hub) on the page. */
+async function dropBigcodeFiles(page, names) {
+  await page.evaluate(async (list) => {
+    const dt = new DataTransfer();
+    for (const name of list) {
+      const blob = await (await fetch(`./hub/test/bigcode-tiny/resolve/main/${name}`)).blob();
+      dt.items.add(new File([blob], name));
+    }
+    document.getElementById('code')
+      .dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));
+  }, names);
+}
+
+await test('a safetensors model dropped as its three files loads, completes with the StarCoder FIM prompt, and is not stored', async (page) => {
+  await page.goto(base);
+  await ready(page);
+  await dropBigcodeFiles(page, ['tokenizer.json', 'model.safetensors', 'config.json']);
+  await ready(page);
+  assert.match(await modelLine(page), /^model\.safetensors is loaded.*gpt_bigcode architecture/);
+  await completeOnce(page);
+  await assertStarcoderPrompt(page);
+  assert.ok(!(await cachedUrls(page)).some((u) => u.includes('safetensors') || u.endsWith('.json')));
+  await page.waitForTimeout(400);
+  assert.ok(!page.url().includes('model='), page.url());
+});
+
+await test('a safetensors model chosen with the file input loads from its three files', async (page) => {
+  await page.goto(base);
+  await ready(page);
+  await openModels(page);
+  await page.getByTestId('model-file').setInputFiles(BIGCODE_FILES.map((f) => join(BIGCODE, f)));
+  await ready(page);
+  assert.match(await modelLine(page), /^model\.safetensors is loaded.*gpt_bigcode architecture/);
+  await completeOnce(page);
+  await assertStarcoderPrompt(page);
+});
+
+await test('a safetensors model without its config.json says so, locally and on the Hub; the model in use stays usable', async (page) => {
+  await page.goto(base + HUB);
+  await ready(page);
+  const error = page.getByTestId('error');
+  await dropBigcodeFiles(page, ['model.safetensors', 'tokenizer.json']);
+  await error.waitFor({ state: 'visible', timeout: 10_000 });
+  assert.match(await error.textContent(), /A safetensors model needs three files chosen together: model\.safetensors, config\.json and tokenizer\.json\. Missing: config\.json\./);
+  assert.equal(await page.getByTestId('status').textContent(), 'ready');
+  assert.match(await modelLine(page), /^SmolLM2-135M-Instruct \(Q4_1\) is loaded/);
+
+  // Only the weights, with the file input.
+  await openModels(page);
+  await page.getByTestId('model-file').setInputFiles(join(BIGCODE, 'model.safetensors'));
+  await page.waitForFunction(() => /Missing: config\.json and tokenizer\.json/.test(document.getElementById('error-text').textContent));
+
+  // A Hub repository without config.json: the download error names the file and its address.
+  await loadCustom(page, 'test/bigcode-noconfig', 'model.safetensors');
+  await page.waitForFunction(() => /config\.json could not be downloaded/.test(document.getElementById('error-text').textContent));
+  const text = await error.textContent();
+  assert.ok(text.includes(`${ORIGIN}${hubPath('test/bigcode-noconfig', 'config.json')}`), text);
+  assert.match(text, /404.*a safetensors model needs its config\.json next to the weights/);
+  assert.equal(await waitStatus(page, ['ready'], 30_000), 'ready');
+  assert.match(await page.locator('#status-label').textContent(), /Still using SmolLM2-135M-Instruct \(Q4_1\)/);
+
+  // config.json typed as the file name: the page asks for the weights instead.
+  await loadCustom(page, 'test/bigcode-tiny', 'config.json');
+  assert.match(await page.getByTestId('custom-msg').textContent(), /type the weights file/);
+  await completeOnce(page);
 });
 
 await test('a download cut off after 1 MB resumes with a Range request and the stored model is intact', async (page) => {
