@@ -91,6 +91,22 @@ impl BigCodeConfig {
         {
             return Err(model_err("config.json has inconsistent sizes"));
         }
+        // Far above any real GPT-BigCode model; larger values could only overflow the size arithmetic or
+        // ask for impossible allocations before the weights are even checked.
+        const LIMIT: usize = 1 << 24;
+        let sizes = [
+            ("vocab_size", c.vocab_size),
+            ("n_positions", c.n_positions),
+            ("n_embd", c.n_embd),
+            ("n_layer", c.n_layer),
+            ("n_head", c.n_head),
+            ("n_inner", c.n_inner.unwrap_or(0)),
+        ];
+        if let Some((key, value)) = sizes.iter().find(|(_, v)| *v > LIMIT) {
+            return Err(model_err(format!(
+                "config.json has `{key}` = {value}, more than any model this page can run"
+            )));
+        }
         if !matches!(
             c.activation_function.as_str(),
             "gelu_pytorch_tanh" | "gelu_new" | "gelu_fast" | "gelu"
@@ -179,7 +195,7 @@ impl BigCode {
         };
         let inner = c.n_inner.unwrap_or(4 * c.n_embd);
         let kv_dim = c.kv_heads() * c.head_dim();
-        let mut blocks = Vec::with_capacity(c.n_layer);
+        let mut blocks = Vec::new(); // grows per block found: `n_layer` is not trusted
         for i in 0..c.n_layer {
             let h = t.pp(format!("h.{i}"));
             blocks.push(Block {

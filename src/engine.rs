@@ -30,9 +30,24 @@ pub struct Engine {
     prompt_cache: Mutex<Option<(Vec<u32>, KvCache)>>,
 }
 
+/// Prompts are run through the model at most this many tokens at a time. A longer prompt is read one
+/// piece per [`Engine::step`] call, so a caller can cancel while it is read, and attention never holds a
+/// whole prompt × prompt matrix.
+pub const PROMPT_CHUNK: usize = 256;
+
+/// The part of a long prompt not yet run through the model.
+struct Reading {
+    rest: Vec<u32>,
+    ids: Vec<u32>,
+    healed: Vec<u8>,
+    config: GenerationConfig,
+}
+
 /// One completion in progress.
 pub struct Completion {
-    search: BeamSearch,
+    /// `None` while the prompt is still being read (see [`PROMPT_CHUNK`]).
+    search: Option<BeamSearch>,
+    reading: Option<Reading>,
     cache: KvCache,
     masked: MaskedLine,
     /// The cache right after the prompt (one row), for reranking.
@@ -55,7 +70,12 @@ pub struct Completion {
 impl Completion {
     /// Decoding steps taken so far.
     pub fn steps(&self) -> usize {
-        self.search.steps()
+        self.search.as_ref().map_or(0, BeamSearch::steps)
+    }
+
+    /// Prompt tokens run through the model so far (the reused cache included), out of `prompt_tokens`.
+    pub fn prompt_tokens_read(&self) -> usize {
+        self.prompt_tokens - self.reading.as_ref().map_or(0, |r| r.rest.len())
     }
 }
 
@@ -74,9 +94,11 @@ struct Runner<'a> {
 
 impl LanguageModel for Runner<'_> {
     fn prefill(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
-        let mut rows = self.model.logits(&[prompt.to_vec()], self.cache)?;
-        rows.pop()
-            .ok_or_else(|| InfillError::Input("empty prompt".into()))
+        let mut last = None;
+        for piece in prompt.chunks(PROMPT_CHUNK) {
+            last = self.model.logits(&[piece.to_vec()], self.cache)?.pop();
+        }
+        last.ok_or_else(|| InfillError::Input("empty prompt".into()))
     }
     fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
         self.cache.select_rows(rows)
@@ -116,6 +138,21 @@ impl Engine {
         let content = gguf_file::Content::read(&mut reader)
             .map_err(|e| InfillError::Model(format!("`{name}`: {e}")))?;
         let tokenizer = TextTokenizer::from_gguf(&content)?;
+        // Every token must have a row in the embedding (and a logit): a tokenizer from another model
+        // would otherwise index past the weights.
+        if let Some(rows) = content
+            .tensor_infos
+            .get("token_embd.weight")
+            .and_then(|t| t.shape.dims().first().copied())
+        {
+            if tokenizer.vocab_size() > rows {
+                return Err(InfillError::Model(format!(
+                    "`{name}`: the tokenizer has {} tokens but the model's embedding has only {rows} rows: \
+                     the tokenizer does not belong to these weights",
+                    tokenizer.vocab_size()
+                )));
+            }
+        }
         let model = Model::Llama(Llama::from_gguf(&content, &mut reader, options)?);
         let format = FimFormat::detect(&tokenizer);
         let info = ModelInfo {
@@ -247,23 +284,17 @@ impl Engine {
                     .into(),
             ));
         }
-        let (mut cache, cached_tokens) = self.reusable_cache(&prompt.ids)?;
+        let (cache, cached_tokens) = self.reusable_cache(&prompt.ids)?;
         let rerank_lines = config.rerank_lines;
         let want_cosine = config.cosine;
-        let search = BeamSearch::start(
-            &mut Runner {
-                model: &self.model,
-                cache: &mut cache,
-            },
-            &prompt.ids[cached_tokens..],
-            prompt.healed.clone(),
-            config,
-        )?;
-        if let Ok(mut slot) = self.prompt_cache.lock() {
-            *slot = Some((prompt.ids.clone(), cache.clone()));
-        }
-        Ok(Completion {
-            search,
+        let mut run = Completion {
+            search: None,
+            reading: Some(Reading {
+                rest: prompt.ids[cached_tokens..].to_vec(),
+                ids: prompt.ids.clone(),
+                healed: prompt.healed.clone(),
+                config,
+            }),
             prompt_cache: cache.clone(),
             cache,
             masked,
@@ -278,7 +309,46 @@ impl Engine {
             prompt_text: prompt.text,
             started_ms: now_ms,
             first_token_ms: None,
-        })
+        };
+        // A short prompt is read at once; a long one one piece per `step`.
+        if run
+            .reading
+            .as_ref()
+            .is_some_and(|r| r.rest.len() <= PROMPT_CHUNK)
+        {
+            self.read_prompt(&mut run)?;
+        }
+        Ok(run)
+    }
+
+    /// Runs the next piece of a prompt still being read; the last piece starts the search.
+    fn read_prompt(&self, run: &mut Completion) -> Result<()> {
+        let Some(reading) = run.reading.as_mut() else {
+            return Ok(());
+        };
+        if reading.rest.len() > PROMPT_CHUNK {
+            let piece: Vec<u32> = reading.rest.drain(..PROMPT_CHUNK).collect();
+            self.model.logits(&[piece], &mut run.cache)?;
+            return Ok(());
+        }
+        let Some(reading) = run.reading.take() else {
+            return Ok(());
+        };
+        let search = BeamSearch::start(
+            &mut Runner {
+                model: &self.model,
+                cache: &mut run.cache,
+            },
+            &reading.rest,
+            reading.healed,
+            reading.config,
+        )?;
+        run.search = Some(search);
+        run.prompt_cache = run.cache.clone();
+        if let Ok(mut slot) = self.prompt_cache.lock() {
+            *slot = Some((reading.ids, run.cache.clone()));
+        }
+        Ok(())
     }
 
     /// A cache holding the longest prefix `ids` shares with the previous prompt (never all of `ids`:
@@ -327,11 +397,19 @@ impl Engine {
         Ok(())
     }
 
-    /// Advances `run` by one decoding step.
+    /// Advances `run` by one decoding step, or, while a long prompt is still being read, by one piece
+    /// of the prompt (then the beams are empty and [`Completion::steps`] stays 0).
     ///
     /// The returned beams are the live ones, best first, followed by any already finished.
     pub fn step(&self, run: &mut Completion, now_ms: f64) -> Result<StepOutcome> {
-        let done = run.search.step(
+        if run.reading.is_some() {
+            self.read_prompt(run)?;
+            return Ok(StepOutcome::Running(Vec::new()));
+        }
+        let Some(search) = run.search.as_mut() else {
+            return Err(InfillError::Input("the completion has no search".into()));
+        };
+        let done = search.step(
             &mut Runner {
                 model: &self.model,
                 cache: &mut run.cache,
@@ -342,10 +420,9 @@ impl Engine {
             run.first_token_ms = Some(now_ms - run.started_ms);
         }
         if !done {
-            return Ok(StepOutcome::Running(run.search.view()));
+            return Ok(StepOutcome::Running(search.view()));
         }
-        let mut beams: Vec<BeamView> = run
-            .search
+        let mut beams: Vec<BeamView> = search
             .results()
             .iter()
             .map(|h| BeamView {
@@ -369,7 +446,7 @@ impl Engine {
         };
         let total_ms = now_ms - run.started_ms;
         let first = run.first_token_ms.unwrap_or(total_ms);
-        let steps = run.search.steps();
+        let steps = run.steps();
         let tokens_per_second = if steps > 1 && total_ms > first {
             (steps - 1) as f64 / ((total_ms - first) / 1000.0)
         } else {

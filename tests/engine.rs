@@ -2,7 +2,7 @@
 
 mod common;
 
-use infill::engine::Engine;
+use infill::engine::{Engine, StepOutcome, PROMPT_CHUNK};
 use infill::generation::GenerationConfig;
 use infill::protocol::Settings;
 
@@ -160,4 +160,90 @@ fn q8_re_encoding_keeps_the_completions_of_the_stored_weights() {
         cases.len(),
         "greedy completions differ after re-encoding to Q8_0"
     );
+}
+
+/// 101 lines of code, about 1,800 tokens before the last line.
+fn long_function() -> String {
+    let mut code = String::from("def long_function(data):\n");
+    for i in 0..100 {
+        code += &format!("    value_{i} = data[{i}] * {} + {}\n", i + 1, i % 7);
+    }
+    code + "    return value_99\n"
+}
+
+#[test]
+fn a_long_prompt_is_read_one_piece_per_step_and_a_piece_at_a_time_gives_the_same_logits() {
+    let engine = common::engine();
+    let code = long_function();
+    // Reading in pieces equals reading at once (the same cache positions and mask, piece by piece).
+    let ids = engine.tokenizer().encode(&code).expect("encodes");
+    let ids = &ids[..ids.len().min(3 * PROMPT_CHUNK + 37)];
+    let model = engine.model();
+    let run = |split: &[usize]| {
+        let mut cache = model.new_cache();
+        let mut last = Vec::new();
+        let mut at = 0;
+        for &end in split.iter().chain([ids.len()].iter()) {
+            last = model
+                .logits(&[ids[at..end].to_vec()], &mut cache)
+                .expect("runs")
+                .remove(0);
+            at = end;
+        }
+        last
+    };
+    let pieces_at: Vec<usize> = (1..=ids.len() / PROMPT_CHUNK)
+        .map(|k| k * PROMPT_CHUNK)
+        .collect();
+    let whole = run(&[]);
+    let pieces = run(&pieces_at);
+    // The yardstick: the whole prompt but its last token, then that token alone, as decoding runs.
+    let decoded = run(&[ids.len() - 1]);
+    let diff = |v: &[f32]| {
+        whole
+            .iter()
+            .zip(v)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    };
+    let (d_pieces, d_decoded) = (diff(&pieces), diff(&decoded));
+    eprintln!("largest logit difference from the whole prompt: pieces {d_pieces}, last token alone {d_decoded}");
+    assert!(
+        d_pieces <= (2.0 * d_decoded).max(1e-3),
+        "pieces differ by {d_pieces}, one token by {d_decoded}"
+    );
+    let argmax = |v: &[f32]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j]));
+    assert_eq!(argmax(&whole), argmax(&pieces));
+
+    // The engine reads a long prompt one piece per `step` (no beams yet), so a caller can cancel in between.
+    let line = 102;
+    let mut run = engine
+        .start(&code, line, config(1, "single"), 0.0)
+        .expect("starts");
+    let total = run.prompt_tokens;
+    assert!(total > 3 * PROMPT_CHUNK, "{total} prompt tokens");
+    let mut read = run.prompt_tokens_read();
+    assert!(read < total, "the whole prompt was read in `start`");
+    let unread = total - read;
+    let mut reading_steps = 0;
+    let first = loop {
+        match engine.step(&mut run, 0.0).expect("steps") {
+            StepOutcome::Running(beams) if run.steps() == 0 => {
+                assert!(beams.is_empty());
+                assert!(run.prompt_tokens_read() > read);
+                read = run.prompt_tokens_read();
+                reading_steps += 1;
+            }
+            StepOutcome::Running(_) => {}
+            StepOutcome::Done(report) => break *report,
+        }
+    };
+    assert_eq!(read, total);
+    assert_eq!(reading_steps, unread.div_ceil(PROMPT_CHUNK));
+    assert!(!first.completion.trim().is_empty());
+    // The same request again (its prompt now mostly taken from the cache) writes the same line.
+    let (_, again) = engine
+        .complete(&code, line, config(1, "single"), &common::clock())
+        .expect("completes");
+    assert_eq!(again.completion, first.completion);
 }
