@@ -1,6 +1,7 @@
 // Batch evaluation: a folder of Python (chosen, dropped, or the built-in Easy 40) becomes masked-line tasks in
-// the worker (src/web/batch.rs, the same code as `infill dataset`); the tasks run one by one over the model the
-// page has loaded, with the playground's settings, as ordinary `complete` requests (code = prefix + middle +
+// the worker (src/web/batch.rs, the same code as `infill dataset`), or tasks come ready-made as JSON Lines (read
+// there with the reader `infill eval --data` uses, e.g. HumanEval from scripts/gen_humaneval.py); the tasks run
+// one by one over the model the page has loaded, with the playground's settings, as ordinary `complete` requests (code = prefix + middle +
 // suffix, line = newlines in prefix + 1, exactly as `infill eval` does). Every finished task is stored in
 // IndexedDB at once, so a reload, a closed tab or a crash loses no finished task and the run goes on where it
 // stopped. The report (summary with 95% bootstrap intervals, corpus chrF/BLEU) comes from the worker too
@@ -149,6 +150,10 @@ function settingsText(s) {
   const parts = [`${s.beams} beam${s.beams === 1 ? '' : 's'}${s.beams === 1 && !s.sample ? ' (greedy)' : ''}`,
     s.mode === 'multi' ? 'several lines' : 'one line', `up to ${s.max_new_tokens} new tokens`];
   if (s.sample) parts.push(`sampling (temperature ${s.temperature}, seed ${s.seed})`);
+  if (s.format && s.format !== 'auto') parts.push(`prompt layout ${s.format}`);
+  if (Number(s.rerank) > 0) parts.push(`reranked by the next ${s.rerank} line${Number(s.rerank) === 1 ? '' : 's'}`);
+  if (s.heal === false) parts.push('no token healing');
+  if (s.constrain === false) parts.push('no line rules');
   return parts.join(' · ');
 }
 
@@ -318,8 +323,10 @@ function buildPreview() {
   const options = readOptions();
   const request = B.source.kind === 'easy40'
     ? datasetRequest(id, { builtin: 'easy40' })
-    : datasetRequest(id, { files: B.source.files, seed: options.seed, everyLine: options.everyLine, context: options.context });
-  showNote('Finding the functions and hiding lines…');
+    : B.source.kind === 'jsonl'
+      ? datasetRequest(id, { jsonl: B.source.text })
+      : datasetRequest(id, { files: B.source.files, seed: options.seed, everyLine: options.everyLine, context: options.context });
+  showNote(B.source.kind === 'jsonl' ? 'Reading the tasks…' : 'Finding the functions and hiding lines…');
   post(request, { kind: 'dataset', source: B.source });
 }
 
@@ -339,7 +346,8 @@ function onDataset(msg, source) {
     source,
     tasks: Array.isArray(msg.tasks) ? msg.tasks : [],
     skipped,
-    files: source.kind === 'easy40' ? 1 : source.files.length + (source.unreadable?.length ?? 0),
+    files: source.kind === 'easy40' ? 1 : source.kind === 'jsonl' ? Number(msg.files_read) || 0
+      : source.files.length + (source.unreadable?.length ?? 0),
     filesRead: Number(msg.files_read) || 0,
     functions: Number(msg.functions) || 0,
     config: msg.config ?? {},
@@ -363,15 +371,21 @@ function renderPreview() {
     d.append(el('dt', '', label), dd);
     counts.append(d);
   };
-  count('Python files', p.files, 'files');
-  count('files read', p.filesRead, 'read');
+  if (p.source.kind === 'jsonl') {
+    count('files named', p.files, 'files');
+  } else {
+    count('Python files', p.files, 'files');
+    count('files read', p.filesRead, 'read');
+  }
   count('functions', p.functions, 'functions');
   count('tasks', p.tasks.length, 'tasks');
   count('files skipped', p.skipped.length, 'skipped');
   const cfg = p.config;
   const how = p.source.kind === 'easy40'
     ? 'Easy 40: forty short textbook functions, one hidden line each (seed 0, the function as context).'
-    : `Seed ${cfg.seed}, ${cfg.mode === 'every_line' ? 'every line of each function' : 'one line per function'}, `
+    : p.source.kind === 'jsonl'
+      ? `Tasks imported as they are, in file order: the model sees each task's prefix and suffix, as \`infill eval --data ${p.source.name}\` runs them.`
+      : `Seed ${cfg.seed}, ${cfg.mode === 'every_line' ? 'every line of each function' : 'one line per function'}, `
       + `the model sees ${cfg.context === 'file' ? 'the whole file' : 'the function'}. The same folder and seed give the same tasks as \`infill dataset\`.`;
   box.append(title, counts, el('p', 'card-help', how));
   if (p.ignored > 0) box.append(el('p', 'card-help', `${fmtInt.format(p.ignored)} other file${p.ignored === 1 ? '' : 's'} (not .py) ignored.`));
@@ -456,6 +470,17 @@ function wireInput() {
     const name = String(list[0].webkitRelativePath || '').split('/')[0] || 'chosen files';
     readFiles(list.map((f) => ({ path: relativePath(f.webkitRelativePath, f.name), file: f })), name);
   });
+  ui.jsonl?.addEventListener('change', () => {
+    const file = ui.jsonl.files?.[0];
+    ui.jsonl.value = '';
+    if (!file) return;
+    showNote(`Reading ${file.name}…`);
+    file.text().then((text) => {
+      B.source = { kind: 'jsonl', name: file.name, text };
+      B.preview = null;
+      buildPreview();
+    }, (err) => showNote(`${file.name} could not be read: ${err?.message ?? err}`, 'is-bad'));
+  });
   ui.easy40.addEventListener('click', () => {
     B.source = { kind: 'easy40', name: 'Easy 40' };
     B.preview = null;
@@ -521,7 +546,9 @@ async function startRun() {
     model,
     settings,
     source: p.source.name,
-    dataset: { ...p.config, files: p.files, files_read: p.filesRead, functions: p.functions, skipped: p.skipped.length },
+    dataset: p.source.kind === 'jsonl'
+      ? { imported: p.source.name, files: p.files, functions: p.functions }
+      : { ...p.config, files: p.files, files_read: p.filesRead, functions: p.functions, skipped: p.skipped.length },
     tasks: p.tasks,
     status: 'running',
   };
@@ -889,6 +916,9 @@ function renderReport() {
   fact('Tasks', `${fmtInt.format(run.tasks.length)} from ${run.source}`);
   fact('Model', run.model.name);
   fact('Settings', settingsText(run.settings));
+  // The exact settings, for anyone repeating the run with `infill eval` (the flags of the same names).
+  facts.lastChild.lastChild.dataset.settings = JSON.stringify(run.settings);
+  facts.lastChild.lastChild.dataset.testid = 'batch-run-settings';
   fact('Finished', `${fmtInt.format(results.length)} (${results.filter((r) => r.error).length} failed)`);
   fact('Started', new Date(run.created).toLocaleString());
   renderSummary();
@@ -1358,7 +1388,8 @@ export function reportHtml(run, results, summary) {
   fact('Model', run.model.name);
   fact('Settings', settingsText(run.settings));
   fact('Tasks', `${run.tasks.length} (${results.length} finished, ${results.filter((r) => r.error).length} failed)`);
-  fact('Dataset', run.dataset.seed === undefined ? run.source : `seed ${run.dataset.seed}, ${run.dataset.mode}, ${run.dataset.context} context`);
+  fact('Dataset', run.dataset.imported ? `tasks imported from ${run.dataset.imported}`
+    : run.dataset.seed === undefined ? run.source : `seed ${run.dataset.seed}, ${run.dataset.mode}, ${run.dataset.context} context`);
   fact('Run', `${new Date(run.created).toISOString()} (${run.status})`);
   body.append(facts);
   body.append(e('h2', '', 'Summary'));
@@ -1421,7 +1452,7 @@ export async function attach(hooks) {
   B.hooks = hooks;
   B.ui = {
     state: $('batch-state'), folder: $('batch-folder'), drop: $('batch-drop'), easy40: $('batch-easy40'),
-    seed: $('batch-seed'), mode: $('batch-mode'), context: $('batch-context'), preview: $('batch-preview'),
+    jsonl: $('batch-jsonl'), seed: $('batch-seed'), mode: $('batch-mode'), context: $('batch-context'), preview: $('batch-preview'),
     run: $('batch-run'), progress: $('batch-progress'), progressText: $('batch-progress-text'), current: $('batch-current'),
     pause: $('batch-pause'), resume: $('batch-resume'), cancel: $('batch-cancel'),
     runs: $('batch-runs'), runSelect: $('batch-run-select'), del: $('batch-delete'),

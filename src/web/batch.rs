@@ -1,13 +1,19 @@
 //! Batch evaluation in the worker: uploaded files become tasks with the same dataset code as
 //! `infill dataset`, and scored results become the same summary as `infill eval` prints.
 //!
+//! A `dataset` request may instead carry tasks already made, as JSON Lines (`infill dataset`'s output,
+//! or HumanEval from `scripts/gen_humaneval.py`): they are read with the reader `infill eval` uses and
+//! kept in file order, so the page runs exactly the tasks the CLI runs.
+//!
 //! Both answers are pure computation (no model), so the worker answers them at once, even while a
 //! completion runs. The page (`www/batch.js`) runs the tasks with ordinary `complete` requests.
 
 use wasm_bindgen::prelude::*;
 
 use super::{error, to_js, WorkerEngine};
-use crate::dataset::{build_dataset, easy40, DatasetConfig, DEFAULT_MAX_FILE_BYTES};
+use crate::dataset::{
+    build_dataset, easy40, tasks_from_jsonl, DatasetConfig, Task, DEFAULT_MAX_FILE_BYTES,
+};
 use crate::metrics;
 use crate::protocol::{Event, NamedSummary, Request, SkippedView};
 use crate::report;
@@ -30,6 +36,7 @@ fn dataset_event(request: Request) -> Event {
         id,
         files,
         builtin,
+        jsonl,
         seed,
         mode,
         context,
@@ -41,6 +48,15 @@ fn dataset_event(request: Request) -> Event {
             message: "dataset expects a `dataset` request".into(),
         };
     };
+    if let Some(text) = jsonl {
+        return match tasks_from_jsonl(&text) {
+            Ok(tasks) => imported_event(id, tasks),
+            Err(e) => Event::Error {
+                id: Some(id),
+                message: format!("the tasks file is not tasks JSON Lines: {e}"),
+            },
+        };
+    }
     let (files, config) = match builtin.as_deref() {
         Some("easy40") => (
             vec![(
@@ -83,6 +99,26 @@ fn dataset_event(request: Request) -> Event {
         files_read: dataset.files_read,
         functions: dataset.functions,
         config,
+    }
+}
+
+/// The answer for imported tasks: as given, in file order (a task's `index` is its line among the
+/// tasks, as in `infill eval`); `files_read` counts distinct paths and `functions` distinct
+/// (path, function, start line) spans.
+fn imported_event(id: u32, tasks: Vec<Task>) -> Event {
+    let paths: std::collections::BTreeSet<&str> = tasks.iter().map(|t| t.path.as_str()).collect();
+    let functions: std::collections::BTreeSet<(&str, &str, usize)> = tasks
+        .iter()
+        .map(|t| (t.path.as_str(), t.function.as_str(), t.start_line))
+        .collect();
+    let (files_read, functions) = (paths.len(), functions.len());
+    Event::Dataset {
+        id,
+        tasks,
+        skipped: Vec::new(),
+        files_read,
+        functions,
+        config: DatasetConfig::default(),
     }
 }
 
