@@ -386,7 +386,11 @@ function renderLines({ focusLine = 0 } = {}) {
   const rovingLine = focusTarget || state.masked || 1;
   const generating = state.status === 'generating';
   const revealed = state.result && state.runLine === state.masked && state.status === 'done';
-  const prefixOnly = state.model?.fim_format === 'none' && state.masked > 0;
+  const layout = state.settings.format;
+  const prefixOnly = state.masked > 0 && (layout === 'none' || layout === 'fence'
+    || (state.model?.fim_format === 'none' && layout === 'auto'));
+  // Suffix lines used to rerank the finished guesses (only when there are several guesses).
+  const checkedLines = prefixOnly && state.settings.beams > 1 ? Number(state.settings.rerank) || 0 : 0;
 
   ui.lineView.style.setProperty('--gutter', `${String(lines.length).length + 1}ch`);
   ui.lineView.classList.toggle('is-busy', generating);
@@ -413,7 +417,7 @@ function renderLines({ focusLine = 0 } = {}) {
     row.setAttribute('aria-selected', String(masked));
     if (generating) row.setAttribute('aria-disabled', 'true');
     if (isBlank(line)) row.classList.add('is-blank');
-    if (prefixOnly && n > state.masked) row.classList.add('is-unseen');
+    if (prefixOnly && n > state.masked + checkedLines) row.classList.add('is-unseen');
 
     row.append(el('span', 'ln-num', n));
     const codeCell = el('span', 'ln-code');
@@ -441,6 +445,9 @@ function renderLines({ focusLine = 0 } = {}) {
   if (lineWindow) frag.append(spacer(lines.length - last));
   ui.lineView.replaceChildren(frag);
   ui.unseenNote.hidden = !(prefixOnly && state.masked < lines.length);
+  ui.unseenNote.textContent = checkedLines > 0
+    ? `Faded lines below the gap are not shown to this model. The ${checkedLines === 1 ? 'line' : `${checkedLines} lines`} just below it only help pick among its finished guesses (More settings → Check guesses against the code below).`
+    : 'Faded lines below the gap are not shown to this model.';
   if (focusTarget) ui.lineView.querySelector(`[data-line="${focusTarget}"]`)?.focus({ preventScroll: true });
 }
 

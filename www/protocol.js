@@ -240,7 +240,7 @@ export const MODES = Object.freeze(['single', 'multi']);
 export const DEFAULT_SETTINGS = Object.freeze({
   beams: 5, max_new_tokens: 48, mode: 'single',
   sample: false, temperature: 0.8, top_k: 0, top_p: 0.95, seed: 0,
-  format: 'auto', context: 'file', rerank: 0, heal: true, constrain: true,
+  format: 'auto', context: 'file', rerank: 1, heal: true, constrain: true,
 });
 
 /** Prompt layouts: `auto` follows the model's FIM tokens; `none` shows only the code above the hole. */

@@ -70,7 +70,7 @@ await test('the playground completes a masked line like the CLI, and scores it l
   const roundTrip = Date.now() - t0;
   assert.ok(roundTrip < 250, `main thread blocked for ${roundTrip} ms`);
   assert.equal(await waitStatus(page, ['done', 'error'], 180_000), 'done');
-  await page.screenshot({ path: join(ROOT, 'docs', 'screenshot.png'), fullPage: true });
+  await page.screenshot({ path: join(OUT, 'playground-done.png'), fullPage: true });
 
   const completion = await page.getByTestId('completion').textContent();
   const target = await page.getByTestId('target').textContent();
