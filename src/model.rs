@@ -9,6 +9,7 @@ use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::Embedding;
 use candle_transformers::quantized_nn::RmsNorm;
+use std::sync::Arc;
 
 use crate::error::{InfillError, Result};
 
@@ -93,8 +94,141 @@ pub struct Llama {
 /// Keys and values of every layer, one row per sequence (beam).
 #[derive(Clone, Default)]
 pub struct KvCache {
+    /// Per block, keys and values as tensors (rows × heads × positions × head size); GPT-BigCode.
     layers: Vec<Option<(Tensor, Tensor)>>,
+    /// The llama models' store (see [`FlatKv`]).
+    flat: Option<FlatKv>,
     len: usize,
+}
+
+/// One block's keys and values, position-major (position × key/value heads × head size).
+type BlockKv = (Vec<f32>, Vec<f32>);
+
+/// The llama models' keys and values in plain vectors: the positions every row shares (the prompt) once,
+/// behind an `Arc` so that clones of a cache share them, then each row's own later positions. Appending
+/// a position copies nothing else; beams read the shared prompt once per step; reordering rows copies
+/// only the rows' own positions, and only for rows whose parent is taken more than once.
+#[derive(Clone)]
+struct FlatKv {
+    /// Floats per position: key/value heads × head size.
+    width: usize,
+    /// Per block, the shared positions.
+    base: Arc<Vec<BlockKv>>,
+    base_len: usize,
+    /// Per row, per block, the row's own positions after `base_len`.
+    tails: Vec<Vec<BlockKv>>,
+    tail_len: usize,
+}
+
+impl FlatKv {
+    fn new(blocks: usize, width: usize) -> Self {
+        Self {
+            width,
+            base: Arc::new(vec![(Vec::new(), Vec::new()); blocks]),
+            base_len: 0,
+            tails: vec![vec![(Vec::new(), Vec::new()); blocks]],
+            tail_len: 0,
+        }
+    }
+
+    fn rows(&self) -> usize {
+        self.tails.len()
+    }
+
+    fn truncate(&mut self, len: usize) {
+        let w = self.width;
+        if len >= self.base_len {
+            let keep = (len - self.base_len).min(self.tail_len);
+            for (k, v) in self.tails.iter_mut().flatten() {
+                k.truncate(keep * w);
+                v.truncate(keep * w);
+            }
+            self.tail_len = keep;
+            return;
+        }
+        let keep = len * w;
+        match Arc::get_mut(&mut self.base) {
+            Some(base) => base.iter_mut().for_each(|(k, v)| {
+                k.truncate(keep);
+                v.truncate(keep);
+            }),
+            None => {
+                let kept = self
+                    .base
+                    .iter()
+                    .map(|(k, v)| (k[..keep].to_vec(), v[..keep].to_vec()))
+                    .collect();
+                self.base = Arc::new(kept);
+            }
+        }
+        self.base_len = len;
+        for (k, v) in self.tails.iter_mut().flatten() {
+            k.clear();
+            v.clear();
+        }
+        self.tail_len = 0;
+    }
+
+    fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
+        let n = self.rows();
+        if let Some(&bad) = rows.iter().find(|&&r| r >= n) {
+            return Err(InfillError::Model(format!(
+                "row {bad} selected from a cache of {n} rows"
+            )));
+        }
+        if rows.len() == n && rows.iter().enumerate().all(|(i, &r)| i == r) {
+            return Ok(());
+        }
+        let mut uses = vec![0usize; n];
+        rows.iter().for_each(|&r| uses[r] += 1);
+        let mut old: Vec<Option<Vec<BlockKv>>> = std::mem::take(&mut self.tails)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let spare = 16 * self.width;
+        for &r in rows {
+            uses[r] -= 1;
+            let row = if uses[r] == 0 {
+                old[r].take()
+            } else {
+                old[r].as_ref().map(|row| {
+                    row.iter()
+                        .map(|(k, v)| {
+                            let copy = |x: &Vec<f32>| {
+                                let mut c = Vec::with_capacity(x.len() + spare);
+                                c.extend_from_slice(x);
+                                c
+                            };
+                            (copy(k), copy(v))
+                        })
+                        .collect()
+                })
+            };
+            // Every use but the last copies, so the row is still there.
+            self.tails
+                .push(row.ok_or_else(|| InfillError::Model("cache row taken twice".into()))?);
+        }
+        Ok(())
+    }
+
+    /// Appends one position (`width` floats of keys and of values) to block `block` of `row`, in the
+    /// shared part when `to_base`.
+    fn push(&mut self, block: usize, row: usize, to_base: bool, k: &[f32], v: &[f32]) {
+        let (kk, vv) = if to_base {
+            &mut Arc::make_mut(&mut self.base)[block]
+        } else {
+            &mut self.tails[row][block]
+        };
+        kk.extend_from_slice(k);
+        vv.extend_from_slice(v);
+    }
+
+    /// Every position of `row` in block `block`: keys, then values (positions × width each).
+    fn gather(&self, block: usize, row: usize) -> (Vec<f32>, Vec<f32>) {
+        let (bk, bv) = &self.base[block];
+        let (tk, tv) = &self.tails[row][block];
+        ([&bk[..], &tk[..]].concat(), [&bv[..], &tv[..]].concat())
+    }
 }
 
 impl KvCache {
@@ -102,6 +236,7 @@ impl KvCache {
     pub(crate) fn with_layers(layers: usize) -> Self {
         Self {
             layers: vec![None; layers],
+            flat: None,
             len: 0,
         }
     }
@@ -139,12 +274,18 @@ impl KvCache {
         if len == 0 {
             self.layers.iter_mut().for_each(|l| *l = None);
         }
+        if let Some(flat) = &mut self.flat {
+            flat.truncate(len);
+        }
         self.len = len;
         Ok(())
     }
 
     /// Keeps rows so that new row `i` continues old row `rows[i]` (rows may repeat).
     pub fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
+        if let Some(flat) = &mut self.flat {
+            flat.select_rows(rows)?;
+        }
         let identity = rows.iter().enumerate().all(|(i, &r)| i == r)
             && self
                 .layers
@@ -170,6 +311,33 @@ impl KvCache {
             *v = v.index_select(&idx, 0)?;
         }
         Ok(())
+    }
+}
+
+/// Dot product with eight running sums (vectorized on AVX and simd128).
+#[inline]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let rest: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// `y += p · x`.
+#[inline]
+fn axpy(p: f32, x: &[f32], y: &mut [f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += p * x;
     }
 }
 
@@ -333,7 +501,14 @@ impl Llama {
 
     /// A fresh, empty cache for this model.
     pub fn new_cache(&self) -> KvCache {
-        KvCache::with_layers(self.layers.len())
+        KvCache {
+            layers: Vec::new(),
+            flat: Some(FlatKv::new(
+                self.layers.len(),
+                self.config.n_kv_head * self.config.head_dim,
+            )),
+            len: 0,
+        }
     }
 
     /// Runs `tokens` (shape: rows × positions) after what `cache` holds and returns the hidden states
@@ -352,8 +527,30 @@ impl Llama {
                 self.config.context_length
             )));
         }
-        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
-        let ids = Tensor::from_vec(flat, (rows, seq), &self.device)?;
+        let width = self.config.n_kv_head * self.config.head_dim;
+        let store = cache
+            .flat
+            .get_or_insert_with(|| FlatKv::new(self.layers.len(), width));
+        if store.width != width || store.base.len() != self.layers.len() {
+            return Err(InfillError::Model(
+                "the cache was made for another model".into(),
+            ));
+        }
+        if store.rows() != rows {
+            if store.rows() != 1 {
+                return Err(InfillError::Input(format!(
+                    "{rows} token rows for a cache of {} rows",
+                    store.rows()
+                )));
+            }
+            // A cache made for one row (the prompt) is shared by every beam.
+            store.select_rows(&vec![0; rows])?;
+        }
+        // A single sequence extends the shared part while nothing else holds it; otherwise every row
+        // gets its own positions.
+        let to_base = rows == 1 && store.tail_len == 0 && Arc::get_mut(&mut store.base).is_some();
+        let ids: Vec<u32> = tokens.iter().flatten().copied().collect();
+        let ids = Tensor::from_vec(ids, (rows, seq), &self.device)?;
         let mask = if seq > 1 {
             Some(candle_transformers::utils::build_causal_mask(
                 seq,
@@ -366,16 +563,27 @@ impl Llama {
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
         let mut x = self.embed.forward(&ids)?;
-        for (layer, slot) in self.layers.iter().zip(cache.layers.iter_mut()) {
+        for (block, layer) in self.layers.iter().enumerate() {
             let residual = x.clone();
             let h = layer.attn_norm.forward(&x)?;
-            let h = self.attention(layer, &h, mask.as_ref(), &cos, &sin, slot)?;
+            let h = self.attention(
+                layer,
+                &h,
+                mask.as_ref(),
+                (&cos, &sin),
+                (store, block, to_base),
+            )?;
             let x1 = (h + residual)?;
             let h = layer.ffn_norm.forward(&x1)?;
             let g = layer.gate.forward(&h)?;
             let u = layer.up.forward(&h)?;
             let h = layer.down.forward(&(candle_nn::ops::silu(&g)? * u)?)?;
             x = (h + x1)?;
+        }
+        if to_base {
+            store.base_len += seq;
+        } else {
+            store.tail_len += seq;
         }
         cache.len = pos + seq;
         Ok(self.norm.forward(&x)?)
@@ -422,12 +630,12 @@ impl Llama {
         layer: &Layer,
         x: &Tensor,
         mask: Option<&Tensor>,
-        cos: &Tensor,
-        sin: &Tensor,
-        slot: &mut Option<(Tensor, Tensor)>,
+        (cos, sin): (&Tensor, &Tensor),
+        (store, block, to_base): (&mut FlatKv, usize, bool),
     ) -> Result<Tensor> {
         let c = &self.config;
         let (b, seq, hidden) = x.dims3()?;
+        let (d, kvh) = (c.head_dim, c.n_kv_head);
         let add_bias = |t: Tensor, bias: &Option<Tensor>| -> Result<Tensor> {
             Ok(match bias {
                 Some(bias) => t.broadcast_add(bias)?,
@@ -438,17 +646,10 @@ impl Llama {
         let k = add_bias(layer.wk.forward(x)?, &layer.bk)?;
         let v = add_bias(layer.wv.forward(x)?, &layer.bv)?;
         let q = q
-            .reshape((b, seq, c.n_head, c.head_dim))?
+            .reshape((b, seq, c.n_head, d))?
             .transpose(1, 2)?
             .contiguous()?;
-        let k = k
-            .reshape((b, seq, c.n_kv_head, c.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let v = v
-            .reshape((b, seq, c.n_kv_head, c.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?;
+        let k = k.reshape((b, seq, kvh, d))?.transpose(1, 2)?.contiguous()?;
         let rope = |t: &Tensor| -> Result<Tensor> {
             Ok(if c.rope_neox {
                 candle_nn::rotary_emb::rope(t, cos, sin)?
@@ -457,40 +658,144 @@ impl Llama {
             })
         };
         let q = rope(&q)?;
-        let k = rope(&k)?;
-        let (k, v) = match slot.take() {
-            None => (k, v),
-            Some((kc, vc)) => {
-                // A cache made for one row (the prompt) is shared by every beam.
-                let (kc, vc) = if kc.dim(0)? != b {
-                    (
-                        kc.broadcast_as((b, kc.dim(1)?, kc.dim(2)?, kc.dim(3)?))?,
-                        vc.broadcast_as((b, vc.dim(1)?, vc.dim(2)?, vc.dim(3)?))?,
-                    )
-                } else {
-                    (kc, vc)
-                };
-                (Tensor::cat(&[&kc, &k], 2)?, Tensor::cat(&[&vc, &v], 2)?)
+        // Keys back to positions × heads, as the store keeps them; values already are.
+        let k_new = rope(&k)?.transpose(1, 2)?.flatten_all()?.to_vec1::<f32>()?;
+        let v_new = v.flatten_all()?.to_vec1::<f32>()?;
+        let width = kvh * d;
+        for row in 0..b {
+            for s in 0..seq {
+                let at = (row * seq + s) * width..(row * seq + s + 1) * width;
+                store.push(block, row, to_base, &k_new[at.clone()], &v_new[at]);
             }
-        };
-        *slot = Some((k.clone(), v.clone()));
-        let n_rep = c.n_head / c.n_kv_head;
-        let k = candle_transformers::utils::repeat_kv(k, n_rep)?;
-        let v = candle_transformers::utils::repeat_kv(v, n_rep)?;
-        let att = (q.matmul(&k.t()?)? / (c.head_dim as f64).sqrt())?;
-        let att = match mask {
-            None => att,
-            Some(mask) => {
-                let mask = mask.broadcast_as(att.shape())?;
-                let neg_inf =
-                    Tensor::new(f32::NEG_INFINITY, att.device())?.broadcast_as(att.shape())?;
-                mask.where_cond(&neg_inf, &att)?
+        }
+        let y = if seq == 1 {
+            let q = q.flatten_all()?.to_vec1::<f32>()?;
+            let y = self.decode_attention(&q, b, store, block, to_base);
+            Tensor::from_vec(y, (b, 1, hidden), &self.device)?
+        } else {
+            let len = store.base_len + store.tail_len + seq;
+            let (mut ks, mut vs) = (Vec::with_capacity(b), Vec::with_capacity(b));
+            for row in 0..b {
+                let (k, v) = store.gather(block, row);
+                ks.push(k);
+                vs.push(v);
             }
+            let full = |parts: Vec<Vec<f32>>| -> Result<Tensor> {
+                Ok(
+                    Tensor::from_vec(parts.concat(), (b, len, kvh, d), &self.device)?
+                        .transpose(1, 2)?
+                        .contiguous()?,
+                )
+            };
+            let (k, v) = (full(ks)?, full(vs)?);
+            let n_rep = c.n_head / kvh;
+            let k = candle_transformers::utils::repeat_kv(k, n_rep)?;
+            let v = candle_transformers::utils::repeat_kv(v, n_rep)?;
+            let att = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
+            let att = match mask {
+                None => att,
+                Some(mask) => {
+                    let mask = mask.broadcast_as(att.shape())?;
+                    let neg_inf =
+                        Tensor::new(f32::NEG_INFINITY, att.device())?.broadcast_as(att.shape())?;
+                    mask.where_cond(&neg_inf, &att)?
+                }
+            };
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            let y = att.matmul(&v.contiguous()?)?;
+            y.transpose(1, 2)?.reshape((b, seq, hidden))?
         };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v.contiguous()?)?;
-        let y = y.transpose(1, 2)?.reshape((b, seq, hidden))?;
         Ok(layer.wo.forward(&y)?)
+    }
+
+    /// Attention of one new position per row (already in the store) over every cached position of its
+    /// row, grouped by key/value head: each shared (prompt) position is read once for every row and
+    /// query head. `q`: rows × query heads × head size. Returns rows × (query heads × head size).
+    fn decode_attention(
+        &self,
+        q: &[f32],
+        rows: usize,
+        store: &FlatKv,
+        block: usize,
+        to_base: bool,
+    ) -> Vec<f32> {
+        let c = &self.config;
+        let (d, heads, kvh) = (c.head_dim, c.n_head, c.n_kv_head);
+        let n_rep = heads / kvh;
+        let width = kvh * d;
+        // The lengths count the new position, which went to the shared part or to each row's own.
+        let (base_len, tail_len) = if to_base {
+            (store.base_len + 1, store.tail_len)
+        } else {
+            (store.base_len, store.tail_len + 1)
+        };
+        let len = base_len + tail_len;
+        // As candle's `tensor / f64`: a multiplication by the inverse, rounded to f32.
+        let scale = (1.0 / (d as f64).sqrt()) as f32;
+        let mut scores = vec![0f32; rows * heads * len];
+        let (bk, bv) = &store.base[block];
+        for j in 0..base_len {
+            let kj = &bk[j * width..(j + 1) * width];
+            for row in 0..rows {
+                for h in 0..heads {
+                    let g = h / n_rep;
+                    let qh = &q[(row * heads + h) * d..(row * heads + h + 1) * d];
+                    scores[(row * heads + h) * len + j] = dot(qh, &kj[g * d..(g + 1) * d]) * scale;
+                }
+            }
+        }
+        for row in 0..rows {
+            let (tk, _) = &store.tails[row][block];
+            for t in 0..tail_len {
+                let kj = &tk[t * width..(t + 1) * width];
+                for h in 0..heads {
+                    let g = h / n_rep;
+                    let qh = &q[(row * heads + h) * d..(row * heads + h + 1) * d];
+                    scores[(row * heads + h) * len + base_len + t] =
+                        dot(qh, &kj[g * d..(g + 1) * d]) * scale;
+                }
+            }
+        }
+        for s in scores.chunks_exact_mut(len) {
+            let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for x in s.iter_mut() {
+                *x = (*x - max).exp();
+                sum += *x;
+            }
+            s.iter_mut().for_each(|x| *x /= sum);
+        }
+        let mut y = vec![0f32; rows * heads * d];
+        for j in 0..base_len {
+            let vj = &bv[j * width..(j + 1) * width];
+            for row in 0..rows {
+                for h in 0..heads {
+                    let g = h / n_rep;
+                    let p = scores[(row * heads + h) * len + j];
+                    axpy(
+                        p,
+                        &vj[g * d..(g + 1) * d],
+                        &mut y[(row * heads + h) * d..(row * heads + h + 1) * d],
+                    );
+                }
+            }
+        }
+        for row in 0..rows {
+            let (_, tv) = &store.tails[row][block];
+            for t in 0..tail_len {
+                let vj = &tv[t * width..(t + 1) * width];
+                for h in 0..heads {
+                    let g = h / n_rep;
+                    let p = scores[(row * heads + h) * len + base_len + t];
+                    axpy(
+                        p,
+                        &vj[g * d..(g + 1) * d],
+                        &mut y[(row * heads + h) * d..(row * heads + h + 1) * d],
+                    );
+                }
+            }
+        }
+        y
     }
 }
 

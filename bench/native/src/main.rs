@@ -10,7 +10,8 @@
 //! is excluded from the step figures (it builds the final report). Allocations are counted per step.
 //!
 //! Usage: `infill-bench --model M.gguf --file F.py --line N [--runs R] [--greedy-tokens 128]
-//! [--beam-tokens 32] [--keep-quantization]`, or `infill-bench --micro` (see `micro.rs`). Prints one JSON
+//! [--beam-tokens 32] [--keep-quantization]`, `infill-bench --micro` (see `micro.rs`), or
+//! `infill-bench --compare M.gguf F.py [DECODE]` (see `compare.rs`). Prints one JSON
 //! object. Threads: `RAYON_NUM_THREADS`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -23,6 +24,7 @@ use infill::model::LoadOptions;
 use infill::protocol::Settings;
 use serde_json::{json, Value};
 
+mod compare;
 mod micro;
 
 /// The system allocator, counting allocations and allocated bytes.
@@ -182,6 +184,19 @@ fn run() -> Result<Value, String> {
     if std::env::args().nth(1).as_deref() == Some("--micro") {
         return micro::run(540, 30);
     }
+    if std::env::args().nth(1).as_deref() == Some("--compare") {
+        let a: Vec<String> = std::env::args().skip(2).collect();
+        let (Some(model), Some(file)) = (a.first(), a.get(1)) else {
+            return Err("usage: infill-bench --compare M.gguf F.py [DECODE]".into());
+        };
+        let decode = match a.get(2) {
+            Some(n) => n
+                .parse()
+                .map_err(|_| format!("DECODE must be a number, not `{n}`"))?,
+            None => 64,
+        };
+        return compare::run(model, file, decode);
+    }
     let args = parse_args()?;
     let bytes = std::fs::read(&args.model).map_err(|e| format!("{}: {e}", args.model))?;
     let code = std::fs::read_to_string(&args.file).map_err(|e| format!("{}: {e}", args.file))?;
@@ -190,7 +205,6 @@ fn run() -> Result<Value, String> {
         let t = Instant::now();
         let options = LoadOptions {
             requantize_q8: args.requantize,
-            ..LoadOptions::default()
         };
         let engine = Engine::from_gguf_bytes_with(&bytes, &args.model, options)
             .map_err(|e| e.to_string())?;
