@@ -8,14 +8,16 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OUT, ROOT, test } from './harness.mjs';
 import {
-  assertSameRecords, assertSameSummary, count, downloadText, evalCli, evalFlags, jsonl, open, runSettings, startRun,
+  assertAgreesWithCli, count, downloadText, evalCli, evalFlags, jsonl, open, runSettings, startRun,
   waitDone, waitState,
 } from './batchlib.mjs';
 
 const HUMANEVAL = join(ROOT, 'data', 'humaneval.jsonl');
 const N = 100;
 
-await test(`${N} HumanEval tasks imported as JSONL give in the page what \`infill eval\` prints`, async (page) => {
+// About 15 minutes of both cores with 5 beams: not part of `make test`; INFILL_HUMANEVAL=1 runs it.
+if (!process.env.INFILL_HUMANEVAL) console.log('# skipped: INFILL_HUMANEVAL=1 node tests/browser/run.mjs humaneval runs it');
+else await test(`${N} HumanEval tasks imported as JSONL give in the page what \`infill eval\` prints`, async (page) => {
   assert.ok(existsSync(HUMANEVAL), `${HUMANEVAL} is missing: run scripts/setup.sh humaneval (make setup does)`);
   const all = jsonl(readFileSync(HUMANEVAL, 'utf8'));
   assert.equal(all.length, 1033, 'HumanEval single-line infilling has 1033 tasks');
@@ -44,6 +46,5 @@ await test(`${N} HumanEval tasks imported as JSONL give in the page what \`infil
   const exact = records.filter((r) => r.exact_stripped === true || r.exact_stripped === 1).length;
   console.log(`  HumanEval ${N}: page ${((doneAt - startedAt) / 1000).toFixed(1)} s (${((doneAt - t0) / 1000).toFixed(1)} s with load), `
     + `infill eval ${flags.join(' ')}: ${native.seconds.toFixed(1)} s; exact (stripped) ${exact}/${N} in the page`);
-  assertSameRecords(records, native.records, `HumanEval ${N}`);
-  await assertSameSummary(page, native.summary, `HumanEval ${N}`);
+  await assertAgreesWithCli(page, records, native.records, `HumanEval ${N}`);
 });
