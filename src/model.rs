@@ -398,6 +398,17 @@ impl Llama {
         let rope_neox = arch == "qwen2";
 
         let mut tensor = |name: &str| -> Result<QTensor> {
+            // candle reads a tensor's bytes with `from_raw_parts`; an empty or overflowing shape from a
+            // damaged file must be refused before that (found by the gguf fuzz target).
+            if let Some(info) = content.tensor_infos.get(name) {
+                let dims = info.shape.dims();
+                let elems = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+                if dims.contains(&0) || elems.is_none_or(|n| n > 1 << 34) {
+                    return Err(model_err(format!(
+                        "tensor `{name}` has an impossible shape {dims:?}: the file is damaged"
+                    )));
+                }
+            }
             let t = content
                 .tensor(reader, name, &device)
                 .map_err(|e| model_err(format!("tensor `{name}`: {e}")))?;

@@ -86,3 +86,14 @@ fn safetensors_config_sizes_no_model_has_are_errors() {
         assert!(!e.to_string().is_empty());
     }
 }
+
+#[test]
+fn a_gguf_tensor_with_an_empty_dimension_is_refused_not_read() {
+    // Found by the gguf fuzz target: a tensor shaped [780455190019872, 0] made candle read an empty,
+    // misaligned buffer with `from_raw_parts` (a panic in debug builds, undefined behaviour in release).
+    let e = gguf_error("fuzz_gguf_zero_dim_tensor.gguf");
+    assert!(
+        e.contains("tensor `blk.0.attn_k.weight` has an impossible shape"),
+        "{e}"
+    );
+}

@@ -51,7 +51,11 @@ export async function waitState(page, states, timeout = 600_000) {
 
 /** Clicks a button that downloads a file and returns the file's text. */
 export async function downloadText(page, testId) {
-  const [dl] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
+  // The button is rebuilt with its preview; wait until it has been stable for a moment before clicking.
+  const button = page.getByTestId(testId);
+  await button.waitFor();
+  await page.waitForTimeout(300);
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 30_000 }), button.click()]);
   return readFileSync(await dl.path(), 'utf8');
 }
 
