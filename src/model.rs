@@ -402,8 +402,8 @@ impl Llama {
             // damaged file must be refused before that (found by the gguf fuzz target).
             if let Some(info) = content.tensor_infos.get(name) {
                 let dims = info.shape.dims();
-                let elems = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-                if dims.contains(&0) || elems.is_none_or(|n| n > 1 << 34) {
+                let elems = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+                if dims.contains(&0) || elems.is_none_or(|n| n > 1u64 << 34) {
                     return Err(model_err(format!(
                         "tensor `{name}` has an impossible shape {dims:?}: the file is damaged"
                     )));
