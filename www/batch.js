@@ -466,7 +466,10 @@ function wireInput() {
   ui.folder.addEventListener('change', () => {
     const list = [...(ui.folder.files ?? [])];
     ui.folder.value = '';
-    if (!list.length) return;
+    if (!list.length) {
+      showNote('That folder has no files in it: choose a folder that holds .py files.', 'is-bad');
+      return;
+    }
     const name = String(list[0].webkitRelativePath || '').split('/')[0] || 'chosen files';
     readFiles(list.map((f) => ({ path: relativePath(f.webkitRelativePath, f.name), file: f })), name);
   });

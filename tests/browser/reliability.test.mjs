@@ -295,3 +295,16 @@ await test('the Content-Security-Policy blocks an injected inline script, a remo
   await start(page, 6);
   assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page));
 });
+
+await test('batch: an empty folder chosen with the folder input is named as empty, and the page stays usable', async (page) => {
+  await openWithCode(page, SAMPLE);
+  const empty = mkdtempSync(join(tmpdir(), 'infill-empty-'));
+  await page.getByTestId('batch-folder').setInputFiles(empty);
+  await page.waitForFunction(() => /no files in it/.test(document.querySelector('[data-testid=batch-preview]')?.textContent ?? ''),
+    null, { timeout: 10_000 });
+  assert.equal(await page.getByTestId('batch-preview').isVisible(), true);
+  // Easy 40 still previews after it.
+  await page.getByTestId('batch-easy40').click();
+  await page.getByTestId('batch-count-tasks').waitFor({ timeout: 60_000 });
+  assert.equal(Number(await page.getByTestId('batch-count-tasks').getAttribute('data-value')), 40);
+});
