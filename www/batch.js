@@ -321,6 +321,7 @@ function buildPreview() {
   const id = B.hooks.nextId();
   B.previewing = id;
   const options = readOptions();
+  B.previewOptions = JSON.stringify(options);
   const request = B.source.kind === 'easy40'
     ? datasetRequest(id, { builtin: 'easy40' })
     : B.source.kind === 'jsonl'
@@ -490,7 +491,11 @@ function wireInput() {
     buildPreview();
   });
   for (const input of [ui.seed, ui.mode, ui.context]) {
-    input.addEventListener('change', () => { if (B.source?.kind === 'files') buildPreview(); });
+    // A change event also fires when the field loses focus, e.g. on a click on the preview's own buttons:
+    // rebuild only when an option really changed, or that click would land on a removed button.
+    input.addEventListener('change', () => {
+      if (B.source?.kind === 'files' && JSON.stringify(readOptions()) !== B.previewOptions) buildPreview();
+    });
   }
   // The drop zone keeps its drag events to itself, so the page-wide "drop a model file" overlay stays out of it.
   const drop = ui.drop;

@@ -67,17 +67,20 @@ await test('a chosen folder previews exactly the tasks, functions and skipped fi
   assert.equal(await downloadText(page, 'batch-tasks-jsonl'), cli(['dataset', PYFOLDER]).stdout, 'the tasks differ from `infill dataset`');
 
   // Another seed, then every line, then the whole file as context: byte-identical to `infill dataset --seed 7 ...`.
-  await page.getByTestId('batch-seed').fill('7');
-  await page.getByTestId('batch-seed').dispatchEvent('change');
+  // Each in a tab of its own, options set before the folder is chosen.
   for (const [mode, context, args] of [['one_random', 'function', []], ['every_line', 'function', ['--every-line']], ['one_random', 'file', ['--context', 'file']]]) {
-    // Only real changes: each one rebuilds the preview, and a click during a rebuild would miss the button.
-    if (await page.getByTestId('batch-mode').inputValue() !== mode) await page.getByTestId('batch-mode').selectOption(mode);
-    if (await page.getByTestId('batch-context').inputValue() !== context) await page.getByTestId('batch-context').selectOption(context);
+    const tab = await page.context().newPage();
+    await open(tab);
+    await tab.getByTestId('batch-seed').fill('7');
+    await tab.getByTestId('batch-mode').selectOption(mode);
+    await tab.getByTestId('batch-context').selectOption(context);
+    await tab.getByTestId('batch-folder').setInputFiles(PYFOLDER);
     const want7 = cli(['dataset', PYFOLDER, '--seed', '7', ...args]);
     const how = `Seed 7, ${mode === 'every_line' ? 'every line of each function' : 'one line per function'}, the model sees ${context === 'file' ? 'the whole file' : 'the function'}.`;
-    await page.waitForFunction((c) => document.querySelector('[data-testid=batch-preview]')?.textContent.includes(c), how, { timeout: 30_000 });
-    assert.equal(await count(page, 'tasks'), datasetSummary(want7.stderr).tasks);
-    assert.equal(await downloadText(page, 'batch-tasks-jsonl'), want7.stdout, `the tasks (--seed 7 ${args.join(' ')}) differ from \`infill dataset\``);
+    await tab.waitForFunction((c) => document.querySelector('[data-testid=batch-preview]')?.textContent.includes(c), how, { timeout: 30_000 });
+    assert.equal(await count(tab, 'tasks'), datasetSummary(want7.stderr).tasks);
+    assert.equal(await downloadText(tab, 'batch-tasks-jsonl'), want7.stdout, `the tasks (--seed 7 ${args.join(' ')}) differ from \`infill dataset\``);
+    await tab.close();
   }
 
   // Easy 40: its tasks are `infill dataset data/` (easy40.py is the only Python file there).
