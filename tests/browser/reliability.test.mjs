@@ -150,13 +150,13 @@ await test('cancel during the prompt stops the run before any token; the next co
   // The engine is left clean: a short completion in the same code gives exactly what the CLI gives. (Running
   // the cancelled ~4,000-token prompt to its end took ~170 s of the suite; a prompt cut to fit the context
   // and its "lines left out" are checked by the 10 MB paste test below, which runs one.)
-  await start(page, 6, { beams: 1, max: 8 });
+  await start(page, 14, { beams: 1, max: 24 });
   assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page).catch(() => ''));
   const completion = await page.getByTestId('completion').textContent();
   assert.ok(completion.trim().length > 0, 'the completion is empty');
   const file = join(mkdtempSync(join(tmpdir(), 'infill-cancel-')), 'long.py');
   writeFileSync(file, LONG);
-  const cli = JSON.parse(native(['complete', '--model', MODEL, '--file', file, '--line', '6', '--beams', '1', '--max-new-tokens', '8', '--json']));
+  const cli = JSON.parse(native(['complete', '--model', MODEL, '--file', file, '--line', '14', '--beams', '1', '--max-new-tokens', '24', '--json']));
   assert.equal(completion, cli.result.completion, 'after the cancel, the page and the CLI disagree');
   assert.match(await page.getByTestId('stat-prompt_tokens').textContent(), /^[\d,]+ tokens$/, 'a short prompt was cut');
 });
