@@ -298,10 +298,8 @@ pub struct BeamSearch {
 }
 
 fn log_softmax(logits: &[f32]) -> Vec<f64> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
-    let lse = max + sum.ln();
-    logits.iter().map(|&l| l as f64 - lse).collect()
+    // This crate's own exp and ln: the same scores in the page (wasm) and the CLI.
+    crate::kernels::log_softmax(logits)
 }
 
 /// Draws a token from `lp` (log-probabilities) restricted to `allowed`, with temperature, top-k and
@@ -326,7 +324,10 @@ fn sample(
         cands.truncate(s.top_k);
     }
     let max = cands[0].1;
-    let mut probs: Vec<f64> = cands.iter().map(|&(_, l)| (l - max).exp()).collect();
+    let mut probs: Vec<f64> = cands
+        .iter()
+        .map(|&(_, l)| crate::kernels::exp(l - max))
+        .collect();
     let total: f64 = probs.iter().sum();
     probs.iter_mut().for_each(|p| *p /= total);
     if s.top_p < 1.0 {

@@ -23,6 +23,7 @@ pub mod dataset;
 pub mod engine;
 pub mod error;
 pub mod generation;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod prompt;

@@ -12,23 +12,56 @@ use candle_transformers::quantized_nn::RmsNorm;
 use std::sync::Arc;
 
 use crate::error::{InfillError, Result};
+use crate::kernels::{self, Q8Matrix};
 
 /// The longest sequence (prompt plus generation) the rotary tables are built for.
 pub const MAX_SEQ_LEN: usize = 4096;
 
+/// A weight matrix: Q8_0 through this crate's target-independent kernel ([`Q8Matrix`]), anything else
+/// (other quantized types, or f32 after [`Llama::dequantize_matmuls`]) through candle.
+enum Linear {
+    Q8(Q8Matrix),
+    Candle(QMatMul),
+}
+
+impl Linear {
+    fn new(t: QTensor) -> Result<Self> {
+        Ok(match Q8Matrix::from_qtensor(&t)? {
+            Some(m) => Linear::Q8(m),
+            None => Linear::Candle(QMatMul::from_qtensor(t)?),
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Linear::Q8(m) => m.forward(x),
+            Linear::Candle(m) => Ok(m.forward(x)?),
+        }
+    }
+
+    fn dequantize(&mut self) -> Result<()> {
+        *self = Linear::Candle(QMatMul::Tensor(match self {
+            Linear::Q8(m) => m.dequantize()?,
+            Linear::Candle(QMatMul::QTensor(q)) => q.dequantize(&Device::Cpu)?,
+            Linear::Candle(_) => return Ok(()),
+        }));
+        Ok(())
+    }
+}
+
 struct Layer {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
     bq: Option<Tensor>,
     bk: Option<Tensor>,
     bv: Option<Tensor>,
     attn_norm: RmsNorm,
     ffn_norm: RmsNorm,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
 }
 
 /// How weights are prepared when a model is loaded.
@@ -83,7 +116,7 @@ pub struct Llama {
     embed: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    output: QMatMul,
+    output: Linear,
     cos: Tensor,
     sin: Tensor,
     /// Hyper-parameters.
@@ -333,6 +366,13 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + rest
 }
 
+/// SiLU of a tensor with this crate's own exp (see [`kernels::expf`]).
+fn silu(t: &Tensor) -> Result<Tensor> {
+    let mut v = t.flatten_all()?.to_vec1::<f32>()?;
+    kernels::silu_in_place(&mut v);
+    Ok(Tensor::from_vec(v, t.shape(), t.device())?)
+}
+
 /// `y += p · x`.
 #[inline]
 fn axpy(p: f32, x: &[f32], y: &mut [f32]) {
@@ -438,37 +478,41 @@ impl Llama {
             };
             let (bq, bk, bv) = (bias("attn_q")?, bias("attn_k")?, bias("attn_v")?);
             layers.push(Layer {
-                wq: QMatMul::from_qtensor(tensor(&format!("{p}.attn_q.weight"))?)?,
-                wk: QMatMul::from_qtensor(tensor(&format!("{p}.attn_k.weight"))?)?,
-                wv: QMatMul::from_qtensor(tensor(&format!("{p}.attn_v.weight"))?)?,
-                wo: QMatMul::from_qtensor(tensor(&format!("{p}.attn_output.weight"))?)?,
+                wq: Linear::new(tensor(&format!("{p}.attn_q.weight"))?)?,
+                wk: Linear::new(tensor(&format!("{p}.attn_k.weight"))?)?,
+                wv: Linear::new(tensor(&format!("{p}.attn_v.weight"))?)?,
+                wo: Linear::new(tensor(&format!("{p}.attn_output.weight"))?)?,
                 bq,
                 bk,
                 bv,
                 attn_norm: RmsNorm::from_qtensor(tensor(&format!("{p}.attn_norm.weight"))?, eps)?,
                 ffn_norm: RmsNorm::from_qtensor(tensor(&format!("{p}.ffn_norm.weight"))?, eps)?,
-                gate: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_gate.weight"))?)?,
-                up: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_up.weight"))?)?,
-                down: QMatMul::from_qtensor(tensor(&format!("{p}.ffn_down.weight"))?)?,
+                gate: Linear::new(tensor(&format!("{p}.ffn_gate.weight"))?)?,
+                up: Linear::new(tensor(&format!("{p}.ffn_up.weight"))?)?,
+                down: Linear::new(tensor(&format!("{p}.ffn_down.weight"))?)?,
             });
         }
+        // The rotary tables, computed in f64 and rounded once, so that the platform's libm (glibc
+        // natively, musl's port in wasm) cannot change a bit of them.
         let theta: Vec<f32> = (0..rope_dim)
             .step_by(2)
-            .map(|i| 1f32 / freq_base.powf(i as f32 / rope_dim as f32))
+            .map(|i| 1f32 / (freq_base as f64).powf(i as f64 / rope_dim as f64) as f32)
             .collect();
         let n_theta = theta.len();
-        let theta = Tensor::new(theta.as_slice(), &device)?;
-        let idx_theta = Tensor::arange(0, MAX_SEQ_LEN as u32, &device)?
-            .to_dtype(DType::F32)?
-            .reshape((MAX_SEQ_LEN, 1))?
-            .matmul(&theta.reshape((1, n_theta))?)?;
+        let angles: Vec<f64> = (0..MAX_SEQ_LEN)
+            .flat_map(|p| theta.iter().map(move |&t| (p as f32 * t) as f64))
+            .collect();
+        let table = |f: fn(f64) -> f64| -> Result<Tensor> {
+            let v: Vec<f32> = angles.iter().map(|&a| f(a) as f32).collect();
+            Ok(Tensor::from_vec(v, (MAX_SEQ_LEN, n_theta), &device)?)
+        };
         Ok(Self {
             embed: Embedding::new(embed, hidden),
             layers,
             norm,
-            output: QMatMul::from_qtensor(output)?,
-            cos: idx_theta.cos()?,
-            sin: idx_theta.sin()?,
+            output: Linear::new(output)?,
+            cos: table(f64::cos)?,
+            sin: table(f64::sin)?,
             config: LlamaConfig {
                 architecture: arch,
                 n_head,
@@ -488,12 +532,6 @@ impl Llama {
     /// products also quantize the activations (to Q8), which this removes too. For comparisons with the
     /// reference: it needs four bytes per weight and runs slower.
     pub fn dequantize_matmuls(&mut self) -> Result<()> {
-        fn dense(m: &mut QMatMul) -> Result<()> {
-            if let QMatMul::QTensor(q) = m {
-                *m = QMatMul::Tensor(q.dequantize(&Device::Cpu)?);
-            }
-            Ok(())
-        }
         for l in &mut self.layers {
             for m in [
                 &mut l.wq,
@@ -504,10 +542,10 @@ impl Llama {
                 &mut l.up,
                 &mut l.down,
             ] {
-                dense(m)?;
+                m.dequantize()?;
             }
         }
-        dense(&mut self.output)
+        self.output.dequantize()
     }
 
     /// A fresh, empty cache for this model.
@@ -562,33 +600,18 @@ impl Llama {
         let to_base = rows == 1 && store.tail_len == 0 && Arc::get_mut(&mut store.base).is_some();
         let ids: Vec<u32> = tokens.iter().flatten().copied().collect();
         let ids = Tensor::from_vec(ids, (rows, seq), &self.device)?;
-        let mask = if seq > 1 {
-            Some(candle_transformers::utils::build_causal_mask(
-                seq,
-                pos,
-                &self.device,
-            )?)
-        } else {
-            None
-        };
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
         let mut x = self.embed.forward(&ids)?;
         for (block, layer) in self.layers.iter().enumerate() {
             let residual = x.clone();
             let h = layer.attn_norm.forward(&x)?;
-            let h = self.attention(
-                layer,
-                &h,
-                mask.as_ref(),
-                (&cos, &sin),
-                (store, block, to_base),
-            )?;
+            let h = self.attention(layer, &h, (&cos, &sin), (store, block, to_base))?;
             let x1 = (h + residual)?;
             let h = layer.ffn_norm.forward(&x1)?;
             let g = layer.gate.forward(&h)?;
             let u = layer.up.forward(&h)?;
-            let h = layer.down.forward(&(candle_nn::ops::silu(&g)? * u)?)?;
+            let h = layer.down.forward(&(silu(&g)? * u)?)?;
             x = (h + x1)?;
         }
         if to_base {
@@ -621,11 +644,17 @@ impl Llama {
         input.extend_from_slice(&tokens[..tokens.len() - 1]);
         let h = self.hidden(&[input], &mut c)?.squeeze(0)?.contiguous()?;
         let logits = self.output.forward(&h)?.to_dtype(DType::F32)?;
-        let lp = candle_nn::ops::log_softmax(&logits, 1)?.to_vec2::<f32>()?;
+        let logits = logits.to_vec2::<f32>()?;
+        // In f64, with this crate's own exp and ln (the same bits in the page and the CLI).
         Ok(tokens
             .iter()
-            .zip(&lp)
-            .map(|(&t, row)| row.get(t as usize).copied().unwrap_or(f32::NEG_INFINITY) as f64)
+            .zip(&logits)
+            .map(|(&t, row)| {
+                kernels::log_softmax(row)
+                    .get(t as usize)
+                    .copied()
+                    .unwrap_or(f64::NEG_INFINITY)
+            })
             .sum())
     }
 
@@ -640,7 +669,6 @@ impl Llama {
         &self,
         layer: &Layer,
         x: &Tensor,
-        mask: Option<&Tensor>,
         (cos, sin): (&Tensor, &Tensor),
         (store, block, to_base): (&mut FlatKv, usize, bool),
     ) -> Result<Tensor> {
@@ -684,39 +712,54 @@ impl Llama {
             let y = self.decode_attention(&q, b, store, block, to_base);
             Tensor::from_vec(y, (b, 1, hidden), &self.device)?
         } else {
-            let len = store.base_len + store.tail_len + seq;
-            let (mut ks, mut vs) = (Vec::with_capacity(b), Vec::with_capacity(b));
-            for row in 0..b {
-                let (k, v) = store.gather(block, row);
-                ks.push(k);
-                vs.push(v);
-            }
-            let full = |parts: Vec<Vec<f32>>| -> Result<Tensor> {
-                Ok(
-                    Tensor::from_vec(parts.concat(), (b, len, kvh, d), &self.device)?
-                        .transpose(1, 2)?
-                        .contiguous()?,
-                )
-            };
-            let (k, v) = (full(ks)?, full(vs)?);
-            let n_rep = c.n_head / kvh;
-            let k = candle_transformers::utils::repeat_kv(k, n_rep)?;
-            let v = candle_transformers::utils::repeat_kv(v, n_rep)?;
-            let att = (q.matmul(&k.t()?)? / (d as f64).sqrt())?;
-            let att = match mask {
-                None => att,
-                Some(mask) => {
-                    let mask = mask.broadcast_as(att.shape())?;
-                    let neg_inf =
-                        Tensor::new(f32::NEG_INFINITY, att.device())?.broadcast_as(att.shape())?;
-                    mask.where_cond(&neg_inf, &att)?
-                }
-            };
-            let att = candle_nn::ops::softmax_last_dim(&att)?;
-            let y = att.matmul(&v.contiguous()?)?;
-            y.transpose(1, 2)?.reshape((b, seq, hidden))?
+            let q = q.flatten_all()?.to_vec1::<f32>()?;
+            let y = self.prefill_attention(&q, b, seq, store, block);
+            Tensor::from_vec(y, (b, seq, hidden), &self.device)?
         };
-        Ok(layer.wo.forward(&y)?)
+        layer.wo.forward(&y)
+    }
+
+    /// Causal attention of `seq` new positions per row (already in the store) over every earlier
+    /// position of their row and themselves. `q`: rows × query heads × seq × head size. Returns
+    /// rows × seq × (query heads × head size). Plain loops in a fixed order, as in
+    /// [`Self::decode_attention`], so the result is the same on every target.
+    fn prefill_attention(
+        &self,
+        q: &[f32],
+        rows: usize,
+        seq: usize,
+        store: &FlatKv,
+        block: usize,
+    ) -> Vec<f32> {
+        let c = &self.config;
+        let (d, heads, kvh) = (c.head_dim, c.n_head, c.n_kv_head);
+        let n_rep = heads / kvh;
+        let width = kvh * d;
+        let scale = (1.0 / (d as f64).sqrt()) as f32;
+        let mut y = vec![0f32; rows * seq * heads * d];
+        let mut scores = Vec::new();
+        for row in 0..rows {
+            let (k, v) = store.gather(block, row);
+            let len = k.len() / width;
+            let first = len - seq;
+            for h in 0..heads {
+                let g = h / n_rep;
+                for s in 0..seq {
+                    let qh = &q[((row * heads + h) * seq + s) * d..][..d];
+                    let visible = first + s + 1;
+                    scores.clear();
+                    scores.extend(
+                        (0..visible).map(|j| dot(qh, &k[j * width + g * d..][..d]) * scale),
+                    );
+                    kernels::softmax_in_place(&mut scores);
+                    let out = &mut y[((row * seq + s) * heads + h) * d..][..d];
+                    for (j, &p) in scores.iter().enumerate() {
+                        axpy(p, &v[j * width + g * d..][..d], out);
+                    }
+                }
+            }
+        }
+        y
     }
 
     /// Attention of one new position per row (already in the store) over every cached position of its
@@ -768,13 +811,7 @@ impl Llama {
             }
         }
         for s in scores.chunks_exact_mut(len) {
-            let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for x in s.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
-            s.iter_mut().for_each(|x| *x /= sum);
+            kernels::softmax_in_place(s);
         }
         let mut y = vec![0f32; rows * heads * d];
         for j in 0..base_len {
@@ -880,6 +917,10 @@ impl Model {
 pub fn cosine(a: &[f32], b: &[f32]) -> Option<f64> {
     if a.len() != b.len() || a.is_empty() {
         return None;
+    }
+    if a == b && a.iter().any(|&x| x != 0.0) {
+        // The same states (the completion is the target): exactly 1, not 1 − 1e-16 from rounding.
+        return Some(1.0);
     }
     let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
     for (&x, &y) in a.iter().zip(b) {

@@ -1,0 +1,667 @@
+//! Arithmetic that gives the same bits on every target: the browser's wasm32 and the native CLI.
+//!
+//! Candle's quantized matrix product sums a row in a different order on each target (8-lane fused
+//! multiply-adds with AVX2, 4 lanes without fusion in wasm), and `f32::exp` comes from glibc natively but
+//! from a port of musl in wasm. Each difference is one rounding, but a beam search amplifies it: on Easy 40
+//! the page and the CLI used to return different completions for 6 of 40 tasks. Everything the llama
+//! models compute in floating point now goes through this module (or through candle operations that are
+//! plain element-wise loops), so the page and `infill` return identical logits, beams and scores.
+//!
+//! * [`Q8Matrix`]: a Q8_0 weight matrix and its product with activations quantized to Q8_0, in the exact
+//!   order candle's wasm kernel uses (four lanes per block of 32, lanes summed at the end). The integer
+//!   part of each block is exact whatever the instructions; the floating-point part is the same sequence
+//!   of IEEE operations on every target. SIMD for wasm32 (simd128) and x86_64 (SSE2), a scalar path
+//!   elsewhere, all three bit-identical (tested).
+//! * [`exp`], [`ln`] and [`expf`]: polynomial versions that use only `+`, `−`, `×`, `÷` and bit
+//!   operations, so they cannot depend on the platform's libm.
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use half::f16;
+
+use crate::error::{InfillError, Result};
+
+/// Values per Q8_0 block.
+pub const QK: usize = 32;
+
+/// ln 2 split so that `k · LN2_HI` is exact for |k| < 2¹¹ (fdlibm's constants).
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+const LOG2_E: f64 = std::f64::consts::LOG2_E;
+
+/// 2^k for k in −1022..=1023, built from its bits.
+#[inline]
+fn pow2(k: i64) -> f64 {
+    f64::from_bits(((k + 1023) as u64) << 52)
+}
+
+/// Multiplies `p` by 2^k for k in −1100..=1100 without leaving the normal range on the way.
+#[inline]
+fn scale2(p: f64, k: i64) -> f64 {
+    if k > 1000 {
+        p * pow2(1000) * pow2(k - 1000)
+    } else if k < -1000 {
+        p * pow2(-1000) * pow2(k + 1000)
+    } else {
+        p * pow2(k)
+    }
+}
+
+/// e^x in f64 to about one unit in the last place, identical on every target.
+pub fn exp(x: f64) -> f64 {
+    if x.is_nan() {
+        return x;
+    }
+    if x > 709.8 {
+        return f64::INFINITY;
+    }
+    if x < -745.2 {
+        return 0.0;
+    }
+    let k = (x * LOG2_E + 0.5).floor();
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    // Taylor series of e^r for |r| ≤ 0.35, to r^13 (truncation below 1e-17 relative).
+    const C: [f64; 14] = [
+        1.0,
+        1.0,
+        1.0 / 2.0,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5040.0,
+        1.0 / 40320.0,
+        1.0 / 362880.0,
+        1.0 / 3628800.0,
+        1.0 / 39916800.0,
+        1.0 / 479001600.0,
+        1.0 / 6227020800.0,
+    ];
+    let mut p = C[13];
+    for &c in C[..13].iter().rev() {
+        p = p * r + c;
+    }
+    scale2(p, k as i64)
+}
+
+/// e^x for f32, computed in f64 with a shorter series and rounded once: identical on every target.
+#[inline]
+pub fn expf(x: f32) -> f32 {
+    if x.is_nan() {
+        return x;
+    }
+    if x > 88.8 {
+        return f32::INFINITY;
+    }
+    if x < -104.0 {
+        return 0.0;
+    }
+    let x = x as f64;
+    let k = (x * LOG2_E + 0.5).floor();
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    // To r^8: truncation 0.35^9/9! < 1e-9, far below f32's 6e-8.
+    let p = 1.0
+        + r * (1.0
+            + r * (1.0 / 2.0
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0
+                        + r * (1.0 / 120.0
+                            + r * (1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0))))))));
+    scale2(p, k as i64) as f32
+}
+
+/// ln x in f64 to about one unit in the last place, identical on every target.
+pub fn ln(x: f64) -> f64 {
+    if x.is_nan() || x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if x.is_infinite() {
+        return x;
+    }
+    let (mut x, mut e) = (x, 0i64);
+    if x < f64::MIN_POSITIVE {
+        x *= pow2(54);
+        e -= 54;
+    }
+    let bits = x.to_bits();
+    e += ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let mut m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
+    if m > std::f64::consts::SQRT_2 {
+        m *= 0.5;
+        e += 1;
+    }
+    // ln m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172.
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let mut p = 1.0 / 25.0;
+    for n in (1..12).rev() {
+        p = p * s2 + 1.0 / (2 * n + 1) as f64;
+    }
+    let p = p * s2 + 1.0;
+    let e = e as f64;
+    e * LN2_HI + (2.0 * s * p + e * LN2_LO)
+}
+
+/// The log-softmax of `logits`, in f64, identical on every target.
+pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
+    let max = logits
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max)
+        .max(f32::MIN) as f64;
+    let sum: f64 = logits.iter().map(|&l| exp(l as f64 - max)).sum();
+    let lse = max + ln(sum);
+    logits.iter().map(|&l| l as f64 - lse).collect()
+}
+
+/// In-place softmax of one row of f32 scores (−∞ entries get 0), identical on every target.
+pub fn softmax_in_place(s: &mut [f32]) {
+    let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for x in s.iter_mut() {
+        *x = expf(*x - max);
+        sum += *x;
+    }
+    s.iter_mut().for_each(|x| *x /= sum);
+}
+
+/// SiLU, `x / (1 + e^−x)`, in place.
+pub fn silu_in_place(xs: &mut [f32]) {
+    for x in xs.iter_mut() {
+        *x /= 1.0 + expf(-*x);
+    }
+}
+
+/// A weight matrix in Q8_0 (blocks of 32 signed bytes with one scale each), `rows` outputs by `cols`
+/// inputs, with its scales and bytes in separate arrays so the kernels load them aligned.
+pub struct Q8Matrix {
+    rows: usize,
+    cols: usize,
+    /// rows × blocks scales, already converted from f16.
+    scales: Vec<f32>,
+    /// rows × cols quantized weights.
+    qs: Vec<i8>,
+}
+
+/// Activations quantized to Q8_0 the way candle does it, with the bytes widened to i16 once so that every
+/// weight row reuses them.
+struct Q8Acts {
+    cols: usize,
+    scales: Vec<f32>,
+    qs: Vec<i16>,
+}
+
+impl Q8Acts {
+    fn quantize(xs: &[f32], cols: usize) -> Self {
+        let blocks = xs.len() / QK;
+        let mut scales = Vec::with_capacity(blocks);
+        let mut qs = Vec::with_capacity(xs.len());
+        for block in xs.chunks_exact(QK) {
+            let amax = block.iter().fold(0f32, |m, &x| m.max(x.abs()));
+            let d = amax / 127.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            scales.push(f16::from_f32(d).to_f32());
+            qs.extend(block.iter().map(|&x| (x * id).round() as i8 as i16));
+        }
+        Self { cols, scales, qs }
+    }
+
+    fn row(&self, r: usize) -> (&[i16], &[f32]) {
+        let b = self.cols / QK;
+        (
+            &self.qs[r * self.cols..(r + 1) * self.cols],
+            &self.scales[r * b..(r + 1) * b],
+        )
+    }
+}
+
+impl Q8Matrix {
+    /// Takes a rank-2 Q8_0 tensor's blocks; `None` for any other type or shape.
+    pub fn from_qtensor(t: &QTensor) -> Result<Option<Self>> {
+        if t.dtype() != GgmlDType::Q8_0 {
+            return Ok(None);
+        }
+        let (rows, cols) = match t.shape().dims() {
+            &[rows, cols] if cols % QK == 0 => (rows, cols),
+            _ => return Ok(None),
+        };
+        let data = t.data()?;
+        let blocks = rows * cols / QK;
+        if data.len() != blocks * (2 + QK) {
+            return Err(InfillError::Model(format!(
+                "a Q8_0 matrix of {rows}×{cols} has {} bytes, not {}",
+                data.len(),
+                blocks * (2 + QK)
+            )));
+        }
+        let mut scales = Vec::with_capacity(blocks);
+        let mut qs = Vec::with_capacity(rows * cols);
+        for block in data.chunks_exact(2 + QK) {
+            scales.push(f16::from_le_bytes([block[0], block[1]]).to_f32());
+            qs.extend(block[2..].iter().map(|&b| b as i8));
+        }
+        Ok(Some(Self {
+            rows,
+            cols,
+            scales,
+            qs,
+        }))
+    }
+
+    /// Output features.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The matrix in f32 (rows × cols), each byte times its block's scale.
+    pub fn dequantize(&self) -> Result<Tensor> {
+        let b = self.cols / QK;
+        let values: Vec<f32> = self
+            .qs
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| q as f32 * self.scales[(i / self.cols) * b + (i % self.cols) / QK])
+            .collect();
+        Ok(Tensor::from_vec(
+            values,
+            (self.rows, self.cols),
+            &Device::Cpu,
+        )?)
+    }
+
+    /// `x` (…, cols) times the transposed matrix: (…, rows), as candle's `QMatMul::forward`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut dims = x.dims().to_vec();
+        if dims.last() != Some(&self.cols) {
+            return Err(InfillError::Model(format!(
+                "a product of {:?} with a {}×{} matrix",
+                dims, self.rows, self.cols
+            )));
+        }
+        let xs = x.flatten_all()?.to_vec1::<f32>()?;
+        let out = self.matmul(&xs);
+        if let Some(last) = dims.last_mut() {
+            *last = self.rows;
+        }
+        Ok(Tensor::from_vec(out, dims, &Device::Cpu)?)
+    }
+
+    /// `xs` (m × cols, row-major) times the transposed matrix: m × rows.
+    pub fn matmul(&self, xs: &[f32]) -> Vec<f32> {
+        let m = xs.len() / self.cols;
+        let acts = Q8Acts::quantize(xs, self.cols);
+        // Computed weight row by weight row (rows × m) so that the work splits into disjoint slices,
+        // then transposed.
+        let mut by_row = vec![0f32; self.rows * m];
+        let fill = |first: usize, chunk: &mut [f32]| self.fill(first, &acts, m, chunk);
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            // Threads split the weight rows; every output is still the same sequence of operations, so
+            // the result does not depend on the number of threads.
+            let per = (self.rows / (4 * rayon::current_num_threads())).max(16);
+            if m * self.rows * self.cols >= 1 << 20 {
+                by_row
+                    .par_chunks_mut(per * m)
+                    .enumerate()
+                    .for_each(|(i, chunk)| fill(i * per, chunk));
+            } else {
+                fill(0, &mut by_row);
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        fill(0, &mut by_row);
+        if m == 1 {
+            return by_row;
+        }
+        let mut out = vec![0f32; m * self.rows];
+        for (n, col) in by_row.chunks_exact(m).enumerate() {
+            for (r, &v) in col.iter().enumerate() {
+                out[r * self.rows + n] = v;
+            }
+        }
+        out
+    }
+
+    fn row(&self, n: usize) -> (&[i8], &[f32]) {
+        let b = self.cols / QK;
+        (
+            &self.qs[n * self.cols..(n + 1) * self.cols],
+            &self.scales[n * b..(n + 1) * b],
+        )
+    }
+
+    /// Weight rows `first..` (as many as `out` holds, `m` values each) against every activation row.
+    /// Activation rows go four at a time against one weight row (which is read once for the four), the
+    /// one to three left over one at a time. Either way the arithmetic of each (weight row, activation
+    /// row) pair is the one [`dot_scalar`] spells out.
+    fn fill(&self, first: usize, acts: &Q8Acts, m: usize, out: &mut [f32]) {
+        let count = out.len() / m;
+        let quads = m / 4 * 4;
+        for i in 0..count {
+            let w = [self.row(first + i)];
+            for r in (0..quads).step_by(4) {
+                let a = [
+                    acts.row(r),
+                    acts.row(r + 1),
+                    acts.row(r + 2),
+                    acts.row(r + 3),
+                ];
+                let res = tile::<1, 4>(w, a);
+                out[i * m + r..i * m + r + 4].copy_from_slice(&res[0]);
+            }
+        }
+        // Rows left over, one weight row at a time: several weight rows at once were slower on the
+        // largest matrix (the output projection, 28 MB), where the memory streams decide.
+        for r in quads..m {
+            let a = [acts.row(r)];
+            for i in 0..count {
+                out[i * m + r] = tile::<1, 1>([self.row(first + i)], a)[0][0];
+            }
+        }
+    }
+}
+
+/// A weight row (its bytes and block scales) or an activation row (widened bytes and scales).
+type WRow<'a> = (&'a [i8], &'a [f32]);
+type ARow<'a> = (&'a [i16], &'a [f32]);
+
+/// `W` weight rows against `R` activation rows, every pair computed as [`dot_scalar`] does.
+#[inline]
+fn tile<const W: usize, const R: usize>(w: [WRow; W], a: [ARow; R]) -> [[f32; R]; W] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // SAFETY: every row holds the same whole number of blocks (one matrix, one quantization).
+        unsafe { simd::tile_wasm(w, a) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of x86_64; rows as above.
+        unsafe { simd::tile_sse2(w, a) }
+    }
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    )))]
+    {
+        let mut out = [[0f32; R]; W];
+        for (o, w) in out.iter_mut().zip(w) {
+            for (o, a) in o.iter_mut().zip(a) {
+                *o = dot_scalar(w, a);
+            }
+        }
+        out
+    }
+}
+
+/// The reference arithmetic of one weight row against one activation row: four f32 lanes; for each block,
+/// lane j gets the exact integer Σ over the block's four groups of 8 of (w[2j]·a[2j] + w[2j+1]·a[2j+1]),
+/// converted to f32, times (weight scale × activation scale), added to the lane; the lanes are summed as
+/// ((l0 + l1) + l2) + l3. This is candle's simd128 kernel; the SIMD paths are tested against it bit for bit.
+#[cfg_attr(
+    any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ),
+    allow(dead_code)
+)]
+pub(crate) fn dot_scalar((w, wd): WRow, (a, ad): ARow) -> f32 {
+    let mut acc = [0f32; 4];
+    for (blk, (&dw, &da)) in wd.iter().zip(ad).enumerate() {
+        let mut lanes = [0i32; 4];
+        for g in 0..4 {
+            for (j, lane) in lanes.iter_mut().enumerate() {
+                let i = blk * QK + 8 * g + 2 * j;
+                *lane += w[i] as i32 * a[i] as i32 + w[i + 1] as i32 * a[i + 1] as i32;
+            }
+        }
+        let d = dw * da;
+        for (acc, &lane) in acc.iter_mut().zip(&lanes) {
+            *acc += lane as f32 * d;
+        }
+    }
+    acc[0] + acc[1] + acc[2] + acc[3]
+}
+
+mod simd {
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    use super::{ARow, WRow, QK};
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    pub(super) unsafe fn tile_wasm<const W: usize, const R: usize>(
+        w: [WRow; W],
+        a: [ARow; R],
+    ) -> [[f32; R]; W] {
+        use std::arch::wasm32::*;
+        let blocks = w[0].1.len();
+        let mut acc = [[f32x4_splat(0.0); R]; W];
+        for blk in 0..blocks {
+            for i in 0..W {
+                // SAFETY: blk < blocks and every row holds `blocks` whole blocks.
+                unsafe {
+                    let wp = w[i].0.as_ptr().add(blk * QK);
+                    let lo = v128_load(wp as *const v128);
+                    let hi = v128_load(wp.add(16) as *const v128);
+                    let w0 = i16x8_extend_low_i8x16(lo);
+                    let w1 = i16x8_extend_high_i8x16(lo);
+                    let w2 = i16x8_extend_low_i8x16(hi);
+                    let w3 = i16x8_extend_high_i8x16(hi);
+                    let dw = *w[i].1.get_unchecked(blk);
+                    for j in 0..R {
+                        let ap = a[j].0.as_ptr().add(blk * QK);
+                        let s = i32x4_dot_i16x8(w0, v128_load(ap as *const v128));
+                        let s =
+                            i32x4_add(s, i32x4_dot_i16x8(w1, v128_load(ap.add(8) as *const v128)));
+                        let s =
+                            i32x4_add(s, i32x4_dot_i16x8(w2, v128_load(ap.add(16) as *const v128)));
+                        let s =
+                            i32x4_add(s, i32x4_dot_i16x8(w3, v128_load(ap.add(24) as *const v128)));
+                        let d = f32x4_splat(dw * *a[j].1.get_unchecked(blk));
+                        acc[i][j] = f32x4_add(acc[i][j], f32x4_mul(f32x4_convert_i32x4(s), d));
+                    }
+                }
+            }
+        }
+        let mut out = [[0f32; R]; W];
+        for i in 0..W {
+            for j in 0..R {
+                let v = acc[i][j];
+                out[i][j] = f32x4_extract_lane::<0>(v)
+                    + f32x4_extract_lane::<1>(v)
+                    + f32x4_extract_lane::<2>(v)
+                    + f32x4_extract_lane::<3>(v);
+            }
+        }
+        out
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(super) unsafe fn tile_sse2<const W: usize, const R: usize>(
+        w: [WRow; W],
+        a: [ARow; R],
+    ) -> [[f32; R]; W] {
+        use std::arch::x86_64::*;
+        let blocks = w[0].1.len();
+        // SAFETY: SSE2 is always present on x86_64; every pointer below stays inside its row.
+        unsafe {
+            let mut acc = [[_mm_setzero_ps(); R]; W];
+            for blk in 0..blocks {
+                for i in 0..W {
+                    let wp = w[i].0.as_ptr().add(blk * QK);
+                    let lo = _mm_loadu_si128(wp as *const __m128i);
+                    let hi = _mm_loadu_si128(wp.add(16) as *const __m128i);
+                    // i8 → i16 sign extension in SSE2: each byte into both halves, shift right.
+                    let w0 = _mm_srai_epi16(_mm_unpacklo_epi8(lo, lo), 8);
+                    let w1 = _mm_srai_epi16(_mm_unpackhi_epi8(lo, lo), 8);
+                    let w2 = _mm_srai_epi16(_mm_unpacklo_epi8(hi, hi), 8);
+                    let w3 = _mm_srai_epi16(_mm_unpackhi_epi8(hi, hi), 8);
+                    let dw = *w[i].1.get_unchecked(blk);
+                    for j in 0..R {
+                        let ap = a[j].0.as_ptr().add(blk * QK);
+                        let load = |k: usize| _mm_loadu_si128(ap.add(k) as *const __m128i);
+                        let s = _mm_madd_epi16(w0, load(0));
+                        let s = _mm_add_epi32(s, _mm_madd_epi16(w1, load(8)));
+                        let s = _mm_add_epi32(s, _mm_madd_epi16(w2, load(16)));
+                        let s = _mm_add_epi32(s, _mm_madd_epi16(w3, load(24)));
+                        let d = _mm_set1_ps(dw * *a[j].1.get_unchecked(blk));
+                        acc[i][j] = _mm_add_ps(acc[i][j], _mm_mul_ps(_mm_cvtepi32_ps(s), d));
+                    }
+                }
+            }
+            let mut out = [[0f32; R]; W];
+            for i in 0..W {
+                for j in 0..R {
+                    let mut l = [0f32; 4];
+                    _mm_storeu_ps(l.as_mut_ptr(), acc[i][j]);
+                    out[i][j] = l[0] + l[1] + l[2] + l[3];
+                }
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Module;
+
+    /// A deterministic stream of pseudo-random numbers (xorshift), so the tests need no crate.
+    fn stream(seed: u64) -> impl FnMut() -> f64 {
+        let mut s = seed;
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    #[test]
+    fn exp_and_ln_agree_with_the_platform_to_two_ulps() {
+        let mut rnd = stream(7);
+        for _ in 0..100_000 {
+            let x = (rnd() - 0.5) * 1400.0;
+            let (ours, std) = (exp(x), x.exp());
+            assert!(
+                (ours - std).abs() <= 2.0 * f64::EPSILON * std,
+                "exp({x}) = {ours}, libm {std}"
+            );
+            let y = rnd() * 10f64.powi((rnd() * 600.0 - 300.0) as i32);
+            let (ours, std) = (ln(y), y.ln());
+            assert!(
+                (ours - std).abs() <= 2.0 * f64::EPSILON * std.abs().max(1.0),
+                "ln({y}) = {ours}, libm {std}"
+            );
+        }
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(ln(1.0), 0.0);
+        assert_eq!(exp(f64::NEG_INFINITY), 0.0);
+        assert_eq!(ln(0.0), f64::NEG_INFINITY);
+        assert!(ln(-1.0).is_nan());
+    }
+
+    #[test]
+    fn expf_is_within_one_ulp_of_the_platform() {
+        let mut rnd = stream(3);
+        for _ in 0..100_000 {
+            let x = ((rnd() - 0.5) * 180.0) as f32;
+            let (ours, std) = (expf(x), x.exp());
+            if std.is_infinite() {
+                assert_eq!(ours, std, "expf({x})");
+                continue;
+            }
+            assert!(
+                (ours - std).abs() <= f32::EPSILON * std,
+                "expf({x}) = {ours}, libm {std}"
+            );
+        }
+        assert_eq!(expf(f32::NEG_INFINITY), 0.0);
+    }
+
+    fn random_matrix(rows: usize, cols: usize, seed: u64) -> (QTensor, Vec<f32>) {
+        let mut rnd = stream(seed);
+        let w: Vec<f32> = (0..rows * cols).map(|_| (rnd() - 0.5) as f32).collect();
+        let t = Tensor::from_vec(w.clone(), (rows, cols), &Device::Cpu).unwrap();
+        (QTensor::quantize(&t, GgmlDType::Q8_0).unwrap(), w)
+    }
+
+    #[test]
+    fn the_simd_kernel_is_bit_identical_to_the_scalar_reference() {
+        let (q, _) = random_matrix(37, 96, 11);
+        let m = Q8Matrix::from_qtensor(&q).unwrap().unwrap();
+        let mut rnd = stream(5);
+        for rows in 1..=9 {
+            let xs: Vec<f32> = (0..rows * 96).map(|_| (rnd() * 8.0 - 4.0) as f32).collect();
+            let acts = Q8Acts::quantize(&xs, 96);
+            let got = m.matmul(&xs);
+            for n in 0..m.rows {
+                for r in 0..rows {
+                    let want = dot_scalar(m.row(n), acts.row(r));
+                    assert_eq!(got[r * m.rows + n].to_bits(), want.to_bits(), "({r}, {n})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_product_split_over_threads_is_the_same_as_one_thread() {
+        // 300 × 512 against 7 rows crosses the size at which the native build uses threads.
+        let (q, _) = random_matrix(300, 512, 19);
+        let m = Q8Matrix::from_qtensor(&q).unwrap().unwrap();
+        let mut rnd = stream(23);
+        let xs: Vec<f32> = (0..7 * 512).map(|_| (rnd() * 2.0 - 1.0) as f32).collect();
+        let acts = Q8Acts::quantize(&xs, 512);
+        let got = m.matmul(&xs);
+        for n in 0..300 {
+            for r in 0..7 {
+                let want = dot_scalar(m.row(n), acts.row(r));
+                assert_eq!(got[r * 300 + n].to_bits(), want.to_bits(), "({r}, {n})");
+            }
+        }
+    }
+
+    #[test]
+    fn the_product_matches_candle_quantized_matmul() {
+        let (q, w) = random_matrix(64, 128, 13);
+        let m = Q8Matrix::from_qtensor(&q).unwrap().unwrap();
+        let mut rnd = stream(17);
+        let xs: Vec<f32> = (0..5 * 128).map(|_| (rnd() * 2.0 - 1.0) as f32).collect();
+        let ours = m.matmul(&xs);
+        let x = Tensor::from_vec(xs.clone(), (5, 128), &Device::Cpu).unwrap();
+        let theirs = candle_core::quantized::QMatMul::from_qtensor(q)
+            .unwrap()
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        // Same quantization, same integer sums: only the order of the float additions differs.
+        for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{i}: {a} vs {b}");
+        }
+        // And against the float product, within what Q8 quantization of both sides allows.
+        for r in 0..5 {
+            for n in 0..64 {
+                let exact: f32 = (0..128).map(|k| xs[r * 128 + k] * w[n * 128 + k]).sum();
+                assert!((ours[r * 64 + n] - exact).abs() < 0.05, "({r}, {n})");
+            }
+        }
+    }
+
+    #[test]
+    fn a_matrix_that_is_not_q8_0_is_left_to_candle() {
+        let t = Tensor::zeros((4, 32), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&t, GgmlDType::Q4_0).unwrap();
+        assert!(Q8Matrix::from_qtensor(&q).unwrap().is_none());
+    }
+}
