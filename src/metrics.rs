@@ -390,7 +390,8 @@ fn my_log(x: f64) -> f64 {
     if x == 0.0 {
         -9_999_999_999.0
     } else {
-        x.ln()
+        // Correctly rounded, as CPython's math.log: the same last digit in the page (wasm) as natively.
+        crate::kernels::ln_cr(x)
     }
 }
 
@@ -406,7 +407,7 @@ fn compute_bleu(stats: &[u64; BLEU_STATS], effective_order: bool) -> f64 {
     let mut bp = 1.0;
     if sys_len < ref_len {
         bp = if sys_len > 0 {
-            (1.0 - ref_len as f64 / sys_len as f64).exp()
+            crate::kernels::exp_cr(1.0 - ref_len as f64 / sys_len as f64)
         } else {
             0.0
         };
@@ -435,7 +436,7 @@ fn compute_bleu(stats: &[u64; BLEU_STATS], effective_order: bool) -> f64 {
     for &p in &precisions[..eff_order] {
         log_sum += my_log(p);
     }
-    let score = bp * (log_sum / eff_order as f64).exp();
+    let score = bp * crate::kernels::exp_cr(log_sum / eff_order as f64);
     score.min(100.0)
 }
 
