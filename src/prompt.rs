@@ -241,9 +241,20 @@ pub fn build_prompt_within(
     heal: bool,
     budget: usize,
 ) -> Result<Prompt> {
-    let full = build_prompt(tokenizer, format, order, masked, heal)?;
-    if full.ids.len() <= budget {
-        return Ok(full);
+    let suffix_bytes = if format.prefix_only() {
+        0
+    } else {
+        masked.suffix.len()
+    };
+    // The whole text first, unless it is far too long to fit: code averages 3 to 4 bytes a token, so more
+    // than 8 bytes per token of budget cannot fit, and tokenizing all of a 10 MB paste would cost seconds
+    // and gigabytes in the page. (The line-by-line path below gives the same prompt for a text that does
+    // fit, only slower.)
+    if masked.prefix.len() + suffix_bytes <= 8 * budget {
+        let full = build_prompt(tokenizer, format, order, masked, heal)?;
+        if full.ids.len() <= budget {
+            return Ok(full);
+        }
     }
     let pre: Vec<&str> = masked.prefix.split_inclusive('\n').collect();
     let suf: Vec<&str> = if format.prefix_only() {
@@ -251,10 +262,11 @@ pub fn build_prompt_within(
     } else {
         masked.suffix.split_inclusive('\n').collect()
     };
-    // Per-line token counts (close to, not exactly, the joined count).
+    // Per-line token counts (close to, not exactly, the joined count), computed outward from the hole
+    // only as far as the budget reaches: `pre_cost[i]` is the i-th line above the hole, `suf_cost[i]` the
+    // i-th below.
     let count = |l: &str| tokenizer.encode(l).map(|v| v.len());
-    let pre_cost: Vec<usize> = pre.iter().map(|l| count(l)).collect::<Result<_>>()?;
-    let suf_cost: Vec<usize> = suf.iter().map(|l| count(l)).collect::<Result<_>>()?;
+    let (mut pre_cost, mut suf_cost): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
     let overhead = 8;
     let mut target = budget.saturating_sub(overhead);
     loop {
@@ -262,15 +274,25 @@ pub fn build_prompt_within(
         let (mut np, mut ns, mut used) = (0usize, 0usize, 0usize);
         loop {
             let mut grew = false;
-            if np < pre.len() && used + pre_cost[pre.len() - 1 - np] <= target {
-                used += pre_cost[pre.len() - 1 - np];
-                np += 1;
-                grew = true;
+            if np < pre.len() {
+                if np == pre_cost.len() {
+                    pre_cost.push(count(pre[pre.len() - 1 - np])?);
+                }
+                if used + pre_cost[np] <= target {
+                    used += pre_cost[np];
+                    np += 1;
+                    grew = true;
+                }
             }
-            if ns < suf.len() && used + suf_cost[ns] <= target {
-                used += suf_cost[ns];
-                ns += 1;
-                grew = true;
+            if ns < suf.len() {
+                if ns == suf_cost.len() {
+                    suf_cost.push(count(suf[ns])?);
+                }
+                if used + suf_cost[ns] <= target {
+                    used += suf_cost[ns];
+                    ns += 1;
+                    grew = true;
+                }
             }
             if !grew {
                 break;

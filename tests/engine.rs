@@ -252,3 +252,42 @@ fn a_long_prompt_is_read_one_piece_per_step_and_a_piece_at_a_time_gives_the_same
         .expect("completes");
     assert_eq!(again.completion, first.completion);
 }
+
+#[test]
+fn a_paste_far_longer_than_the_context_keeps_the_lines_around_the_hole() {
+    // About 3 MB of code, 120,000 lines: the prompt is cut from the lines nearest the hole without
+    // tokenizing the rest (which took 13 s and 1.3 GB more before), and the cut is the same as for a text
+    // only just over the budget.
+    let engine = common::engine();
+    let lines: Vec<String> = (0..120_000)
+        .map(|i| format!("    value_{i} = data[{i}] * {} + {}\n", i % 13, i % 7))
+        .collect();
+    let code = format!("def huge(data):\n{}    return value_0\n", lines.concat());
+    let hole = 60_002; // `    value_60000 = ...`
+    let run = engine
+        .start(&code, hole, config(1, "single"), 0.0)
+        .expect("starts");
+    let context = engine.model().context_length();
+    assert!(run.prompt_tokens <= context, "{} tokens", run.prompt_tokens);
+    assert!(
+        run.prompt_tokens > context / 2,
+        "{} tokens",
+        run.prompt_tokens
+    );
+    let text = &run.prompt_text;
+    assert!(
+        text.contains("    value_59999 = data[59999]"),
+        "the line above the hole is gone"
+    );
+    assert!(!text.contains("def huge("), "the first line was kept");
+    assert!(
+        !text.contains("value_60000 ="),
+        "the hidden line is in the prompt"
+    );
+    // The same lines as the whole text with only a window around the hole: nothing far away counted.
+    let window = format!("def huge(data):\n{}", lines[59_000..61_000].concat());
+    let small = engine
+        .start(&window, 1 + 1000 + 1, config(1, "single"), 0.0)
+        .expect("starts");
+    assert_eq!(small.prompt_text, run.prompt_text);
+}

@@ -241,6 +241,21 @@ async function fetchPart(request, part, cache, signal) {
 }
 
 /** Loads a GPT-BigCode safetensors model: config.json and tokenizer.json first (small), then the weights. */
+/**
+ * Posts the engine's answer to a load. After a refused file the engine keeps the model in use unless the
+ * two together were too large for memory (`hasModel` says which): the page is told it is still usable.
+ */
+function afterLoad(event) {
+  if (event && event.kind === 'loaded') {
+    loadedEvent = event;
+    post(event);
+    return;
+  }
+  post(event);
+  if (loadedEvent && engine.hasModel()) post(loadedEvent);
+  else loadedEvent = null;
+}
+
 async function loadSafetensors(request, name, signal) {
   const local = Boolean(request.file);
   if (local && (!request.config_file || !request.tokenizer_file)) {
@@ -313,8 +328,7 @@ async function load(request) {
         post(crash); // the page restarts the worker
         return;
       }
-      loadedEvent = event && event.kind === 'loaded' ? event : null; // a failed engine load drops the old model
-      post(event);
+      afterLoad(event);
       return;
     }
     let bytes;
@@ -357,8 +371,12 @@ async function load(request) {
       post(crashEvent(request.id, e)); // the page restarts the worker
       return;
     }
-    loadedEvent = event && event.kind === 'loaded' ? event : null; // a failed engine load drops the old model
-    if (loadedEvent && cache && !fromCache) {
+    if (event && event.kind !== 'loaded') {
+      afterLoad(event);
+      return;
+    }
+    loadedEvent = event;
+    if (cache && !fromCache) {
       try {
         await cache.put(request.url, new Response(bytes, {
           headers: {

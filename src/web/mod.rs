@@ -67,7 +67,40 @@ fn error(id: Option<u32>, message: impl ToString) -> JsValue {
 #[wasm_bindgen]
 pub struct WorkerEngine {
     engine: Option<Engine>,
+    /// Size of the files the engine in use was built from.
+    engine_bytes: usize,
     run: Option<(u32, Completion)>,
+}
+
+/// While a new model loads, the one in use is kept (so a file the engine refuses costs nothing) as long as
+/// both files together stay under this size; beyond it the old model is freed first, so that two large
+/// models never need wasm32's 4 GiB at once.
+const KEEP_OLD_MODEL_BYTES: usize = 1 << 30;
+
+impl WorkerEngine {
+    /// Ends any run, and frees the model in use when keeping it while `incoming` bytes load would be
+    /// too much memory (see [`KEEP_OLD_MODEL_BYTES`]).
+    fn make_room(&mut self, incoming: usize) {
+        self.run = None;
+        if self.engine_bytes.saturating_add(incoming) > KEEP_OLD_MODEL_BYTES {
+            self.engine = None;
+            self.engine_bytes = 0;
+        }
+    }
+
+    /// A `loaded` event for a built engine (which replaces the one in use), or an `error` event (the
+    /// one in use, if kept, stays).
+    fn finish_load(&mut self, id: u32, built: crate::Result<Engine>, size: usize) -> JsValue {
+        match built {
+            Ok(engine) => {
+                let model = engine.info().clone();
+                self.engine = Some(engine);
+                self.engine_bytes = size;
+                to_js(&Event::Loaded { id, model })
+            }
+            Err(e) => error(Some(id), e),
+        }
+    }
 }
 
 impl Default for WorkerEngine {
@@ -84,25 +117,25 @@ impl WorkerEngine {
         install_panic_hook();
         WorkerEngine {
             engine: None,
+            engine_bytes: 0,
             run: None,
         }
     }
 
     /// Loads a GGUF model from its bytes. Returns a `loaded` or an `error` event.
     pub fn load(&mut self, id: u32, bytes: &[u8], name: &str, requantize: bool) -> JsValue {
-        self.run = None;
-        self.engine = None;
+        self.make_room(bytes.len());
         let options = LoadOptions {
             requantize_q8: requantize,
         };
-        match Engine::from_gguf_bytes_with(bytes, name, options) {
-            Ok(engine) => {
-                let model = engine.info().clone();
-                self.engine = Some(engine);
-                to_js(&Event::Loaded { id, model })
-            }
-            Err(e) => error(Some(id), e),
-        }
+        let built = Engine::from_gguf_bytes_with(bytes, name, options);
+        self.finish_load(id, built, bytes.len())
+    }
+
+    /// True while a model is loaded (after a failed load: whether the previous one was kept).
+    #[wasm_bindgen(js_name = hasModel)]
+    pub fn has_model(&self) -> bool {
+        self.engine.is_some()
     }
 
     /// Loads a GPT-BigCode model (StarCoder family) from its safetensors weights, `config.json` and
@@ -116,16 +149,10 @@ impl WorkerEngine {
         tokenizer: &[u8],
         name: &str,
     ) -> JsValue {
-        self.run = None;
-        self.engine = None;
-        match Engine::from_safetensors_bytes(weights, config, tokenizer, name) {
-            Ok(engine) => {
-                let model = engine.info().clone();
-                self.engine = Some(engine);
-                to_js(&Event::Loaded { id, model })
-            }
-            Err(e) => error(Some(id), e),
-        }
+        let size = weights.len() + config.len() + tokenizer.len();
+        self.make_room(size);
+        let built = Engine::from_safetensors_bytes(weights, config, tokenizer, name);
+        self.finish_load(id, built, size)
     }
 
     /// Starts a `complete` request. Returns a `started` or an `error` event.

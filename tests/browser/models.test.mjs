@@ -67,7 +67,8 @@ async function completeOnce(page, line = 6) {
   await page.locator('#set-beams').fill('1');
   await page.getByTestId(`line-${line}`).click();
   await page.getByTestId('complete').click();
-  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done');
+  const status = await waitStatus(page, ['done', 'error'], 120_000);
+  assert.equal(status, 'done', status === 'error' ? await page.getByTestId('error').textContent() : status);
   const guess = await page.getByTestId('completion').textContent();
   assert.ok(guess.trim().length > 0, 'the completion is empty');
   return guess;
@@ -239,6 +240,23 @@ await test('a .gguf file dropped on the page loads; its HTML-looking name is sho
   assert.ok((await modelLine(page)).startsWith(`${XSS_NAME} is loaded`), await modelLine(page));
   assert.equal(await page.locator('img').count(), 0, 'the file name became an element');
   assert.deepEqual(dialogs, []);
+});
+
+await test('a GGUF file cut in half fails inside the engine with its message, and the model in use stays usable', async (page) => {
+  // The worker's own checks pass (a GGUF header, a plausible size); the engine finds the missing tensors.
+  const whole = readFileSync(MODEL);
+  const half = whole.subarray(0, Math.floor(whole.length / 2));
+  await page.goto(base);
+  await ready(page);
+  await openModels(page);
+  await page.getByTestId('model-file').setInputFiles({ name: 'half.gguf', mimeType: 'application/octet-stream', buffer: half });
+  const error = page.getByTestId('error');
+  await error.waitFor({ state: 'visible', timeout: 60_000 });
+  const text = await error.textContent();
+  assert.match(text, /the model file could not be read: tensor `[^`]+`: .*remaining in file/, text);
+  assert.equal(await waitStatus(page, ['ready'], 30_000), 'ready');
+  assert.match(await page.locator('#status-label').textContent(), /Still using SmolLM2-135M-Instruct \(Q4_1\)/);
+  await completeOnce(page);
 });
 
 await test('a file that is not a model gives a clear error and the model in use stays usable', async (page) => {
