@@ -106,13 +106,20 @@ async function infillComplete(code, line, settings) {
   });
   const mine = events.filter((e) => e.event.id === id);
   const started = mine.find((e) => e.event.kind === 'started');
-  const steps = mine.filter((e) => e.event.kind === 'beams' || e.event.kind === 'done');
-  const intervals = steps.map((e, i) => e.t - (i === 0 ? started.t : steps[i - 1].t));
+  // The worker reads the prompt in pieces (PROMPT_CHUNK tokens), one `beams` event with no beams per piece;
+  // the last piece is read with the first decoding step. Those events are the prompt, not decoding.
+  const reading = mine.filter((e) => e.event.kind === 'beams' && e.event.beams.length === 0);
+  const readStart = reading.length ? reading[reading.length - 1] : started;
+  const steps = mine.filter((e) => (e.event.kind === 'beams' && e.event.beams.length > 0) || e.event.kind === 'done');
+  const intervals = steps.map((e, i) => e.t - (i === 0 ? readStart.t : steps[i - 1].t));
   const done = mine[mine.length - 1].event;
+  const sorted = intervals.slice(1, -1).sort((x, y) => x - y);
+  const medianStep = sorted.length ? sorted[Math.floor(sorted.length / 2)] : 0;
   return {
     promptTokens: started.event.prompt_tokens,
     prompt: started.event.prompt,
-    prefillMs: started.t - t0,
+    // To the end of the prompt: up to the first decoding step, less one typical step.
+    prefillMs: readStart.t - t0 + Math.max(0, intervals[0] - medianStep),
     steps: steps.length,
     firstStepMs: intervals[0],
     stepMs: intervals.slice(1, -1),

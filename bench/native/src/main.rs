@@ -137,7 +137,9 @@ fn search(
     let mut run = engine
         .start(code, line, config, now())
         .map_err(|e| e.to_string())?;
-    let prefill_ms = ms(t);
+    // `start` only prepares the prompt; the engine reads it in pieces of `PROMPT_CHUNK` tokens, one per
+    // `step` (steps with no beams yet), the last piece together with the first decoding step.
+    let mut prefill_ms = ms(t);
     let prompt_tokens = run.prompt_tokens;
     let (mut step_ms, mut allocs, mut alloc_bytes) = (Vec::new(), Vec::new(), Vec::new());
     loop {
@@ -148,6 +150,10 @@ fn search(
         let t = Instant::now();
         let outcome = engine.step(&mut run, now()).map_err(|e| e.to_string())?;
         let elapsed = ms(t);
+        if matches!(&outcome, StepOutcome::Running(b) if b.is_empty()) && run.steps() == 0 {
+            prefill_ms += elapsed;
+            continue;
+        }
         if let StepOutcome::Done(report) = outcome {
             return Ok(json!({
                 "beams": beams,
