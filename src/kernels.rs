@@ -110,17 +110,8 @@ pub fn expf(x: f32) -> f32 {
     scale2(p, k as i64) as f32
 }
 
-/// ln x in f64 to about one unit in the last place, identical on every target.
-pub fn ln(x: f64) -> f64 {
-    if x.is_nan() || x < 0.0 {
-        return f64::NAN;
-    }
-    if x == 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if x.is_infinite() {
-        return x;
-    }
+/// Splits a positive finite `x` into `m · 2^e` with m in [√½, √2] (exactly, by its bits).
+fn split_log2(x: f64) -> (f64, i64) {
     let (mut x, mut e) = (x, 0i64);
     if x < f64::MIN_POSITIVE {
         x *= pow2(54);
@@ -133,6 +124,21 @@ pub fn ln(x: f64) -> f64 {
         m *= 0.5;
         e += 1;
     }
+    (m, e)
+}
+
+/// ln x in f64 to about one unit in the last place, identical on every target.
+pub fn ln(x: f64) -> f64 {
+    if x.is_nan() || x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if x.is_infinite() {
+        return x;
+    }
+    let (m, e) = split_log2(x);
     // ln m = 2 atanh(s), s = (m − 1)/(m + 1), |s| ≤ 0.172.
     let s = (m - 1.0) / (m + 1.0);
     let s2 = s * s;
@@ -219,18 +225,7 @@ pub fn ln_cr(x: f64) -> f64 {
     if !x.is_finite() || x <= 0.0 {
         return ln(x);
     }
-    let (mut x, mut e) = (x, 0i64);
-    if x < f64::MIN_POSITIVE {
-        x *= pow2(54);
-        e -= 54;
-    }
-    let bits = x.to_bits();
-    e += ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let mut m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
-        e += 1;
-    }
+    let (m, e) = split_log2(x);
     // ln m = 2 atanh(s), s = (m − 1)/(m + 1) (m − 1 is exact here, m + 1 needs two parts),
     // |s| ≤ 0.172: to s^53, < 1e-40.
     let s = Dd(m - 1.0, 0.0).div(Dd::two_sum(m, 1.0));
