@@ -3,7 +3,8 @@
 // It answers `Range: bytes=N-[M]` requests (206 + Content-Range) and says `Accept-Ranges: bytes`. Tests can
 // also make it play the Hugging Face Hub: set `server.hub.dir`, and `/hub/{owner}/{repo}/resolve/main/{file}`
 // is served from `{dir}/{owner}/{repo}/{file}`. `server.hub.dropOnce` (paths) cuts the connection once after
-// `server.hub.dropAfter` bytes; `server.hub.bytesPerSecond` slows hub downloads down so progress is visible.
+// `server.hub.dropAfter` bytes (it sends them, waits `server.hub.dropDelayMs` so the page has read them, as on a
+// link that stalls and then drops, and then destroys the socket); `server.hub.bytesPerSecond` slows hub downloads down so progress is visible.
 // Every request is logged in `server.requests` as {path, range, status}.
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
@@ -18,13 +19,13 @@ const TYPES = {
 const HUB = /^\/hub\/([^/]+)\/([^/]+)\/resolve\/main\/(.+)$/;
 
 /** Streams bytes [start, end] of `file` to `res`, at most `rate` bytes per second (0 = unlimited). */
-function send(res, file, start, end, rate, cutAfter) {
+function send(res, file, start, end, rate, cutAfter, cutDelayMs = 0) {
   const stream = createReadStream(file, { start, end, highWaterMark: 256 * 1024 });
   let sent = 0;
   stream.on('data', (chunk) => {
     if (cutAfter > 0 && sent + chunk.length >= cutAfter) {
       stream.destroy();
-      res.write(chunk.subarray(0, cutAfter - sent), () => res.socket?.destroy());
+      res.write(chunk.subarray(0, cutAfter - sent), () => setTimeout(() => res.socket?.destroy(), cutDelayMs));
       return;
     }
     sent += chunk.length;
@@ -44,7 +45,7 @@ function send(res, file, start, end, rate, cutAfter) {
 
 /** Serves `root` on 127.0.0.1:`port`; resolves to the server once it listens. */
 export function serve(root, port = 0) {
-  const hub = { dir: null, dropOnce: new Set(), dropAfter: 1 << 20, bytesPerSecond: 0 };
+  const hub = { dir: null, dropOnce: new Set(), dropAfter: 1 << 20, dropDelayMs: 1500, bytesPerSecond: 0 };
   const requests = [];
   const server = createServer((req, res) => {
     const urlPath = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -96,7 +97,7 @@ export function serve(root, port = 0) {
     log.status = 200;
     log.cut = cut > 0;
     res.writeHead(200, { 'content-type': type, 'content-length': size, 'accept-ranges': 'bytes' });
-    send(res, file, 0, size - 1, rate, cut);
+    send(res, file, 0, size - 1, rate, cut, hub.dropDelayMs);
   });
   server.hub = hub;
   server.requests = requests;
