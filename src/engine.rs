@@ -4,7 +4,7 @@
 //! tests all use the same loading code. A [`Completion`] is one run; [`Engine::step`] advances it by one
 //! decoding step, so the caller decides when to yield, stream or cancel.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::sync::Mutex;
 
 use candle_core::quantized::gguf_file;
@@ -129,12 +129,27 @@ impl Engine {
 
     /// Loads a GGUF model from its bytes with load options (for example re-encoding to Q8_0).
     pub fn from_gguf_bytes_with(bytes: &[u8], name: &str, options: LoadOptions) -> Result<Self> {
-        if bytes.len() < 8 || &bytes[..4] != b"GGUF" {
+        Self::from_gguf_reader(Cursor::new(bytes), bytes.len(), name, options)
+    }
+
+    /// Loads a GGUF model from a reader over its `len` bytes. The page reads the file where the browser
+    /// holds it, so its bytes are never copied into wasm memory as a whole: only the metadata and one
+    /// tensor at a time are.
+    pub fn from_gguf_reader<R: Read + Seek>(
+        mut reader: R,
+        len: usize,
+        name: &str,
+        options: LoadOptions,
+    ) -> Result<Self> {
+        let mut magic = [0u8; 4];
+        if len < 8 || reader.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
             return Err(InfillError::Model(format!(
                 "`{name}` is not a GGUF file (it does not start with the GGUF magic bytes)"
             )));
         }
-        let mut reader = Cursor::new(bytes);
+        reader
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| InfillError::Model(format!("`{name}`: {e}")))?;
         let content = gguf_file::Content::read(&mut reader)
             .map_err(|e| InfillError::Model(format!("`{name}`: {e}")))?;
         let tokenizer = TextTokenizer::from_gguf(&content)?;
@@ -159,7 +174,7 @@ impl Engine {
             name: name.to_string(),
             architecture: model.architecture().to_string(),
             vocab_size: tokenizer.vocab_size(),
-            file_bytes: bytes.len(),
+            file_bytes: len,
             fim_format: format.name().to_string(),
             requantized: options.requantize_q8,
         };

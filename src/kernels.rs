@@ -15,9 +15,10 @@
 //! * [`exp`], [`ln`] and [`expf`]: polynomial versions that use only `+`, `−`, `×`, `÷` and bit
 //!   operations, so they cannot depend on the platform's libm.
 
-use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{Device, Tensor};
 use half::f16;
+use std::borrow::Cow;
 
 use crate::error::{InfillError, Result};
 
@@ -323,27 +324,106 @@ impl Q8Matrix {
             &[rows, cols] if cols % QK == 0 => (rows, cols),
             _ => return Ok(None),
         };
+        let mut m = Self::with_capacity(rows, cols);
+        m.push_blocks(&t.data()?)?;
+        m.complete()
+    }
+
+    /// Re-encodes a rank-2 matrix of any quantized or float type to Q8_0, a slice of rows at a time:
+    /// each slice goes through candle's own dequantization and Q8_0 quantization, so the result has the
+    /// bits of `QTensor::quantize(&t.dequantize()?, Q8_0)` (every Q8_0 block depends only on its own 32
+    /// values) without ever holding the whole matrix in f32 (113 MB for SmolLM2's embedding).
+    /// `None` when the rows are not whole Q8_0 blocks or the source type's blocks do not fit in a row.
+    pub fn requantize(t: &QTensor) -> Result<Option<Self>> {
+        let dtype = t.dtype();
+        let (rows, cols) = match t.shape().dims() {
+            &[rows, cols] if cols % QK == 0 && cols % dtype.block_size() == 0 => (rows, cols),
+            _ => return Ok(None),
+        };
+        let row_bytes = cols / dtype.block_size() * dtype.type_size();
         let data = t.data()?;
-        let blocks = rows * cols / QK;
-        if data.len() != blocks * (2 + QK) {
+        if data.len() != rows * row_bytes {
             return Err(InfillError::Model(format!(
-                "a Q8_0 matrix of {rows}×{cols} has {} bytes, not {}",
+                "a {dtype:?} matrix of {rows}×{cols} has {} bytes, not {}",
                 data.len(),
-                blocks * (2 + QK)
+                rows * row_bytes
             )));
         }
-        let mut scales = Vec::with_capacity(blocks);
-        let mut qs = Vec::with_capacity(rows * cols);
-        for block in data.chunks_exact(2 + QK) {
-            scales.push(f16::from_le_bytes([block[0], block[1]]).to_f32());
-            qs.extend(block[2..].iter().map(|&b| b as i8));
+        let mut m = Self::with_capacity(rows, cols);
+        // 64 rows of SmolLM2 (576 columns) are 147 kB of f32.
+        const SLICE_ROWS: usize = 64;
+        for (i, bytes) in data.chunks(SLICE_ROWS * row_bytes).enumerate() {
+            let n = bytes.len() / row_bytes;
+            let storage = QStorage::from_data(Cow::Borrowed(bytes), &Device::Cpu, dtype)?;
+            let dense = QTensor::new(storage, (n, cols))?.dequantize(&Device::Cpu)?;
+            let q8 = QTensor::quantize(&dense, GgmlDType::Q8_0)?;
+            m.push_blocks(&q8.data()?).map_err(|e| {
+                InfillError::Model(format!(
+                    "rows from {} of a {dtype:?} matrix: {e}",
+                    i * SLICE_ROWS
+                ))
+            })?;
         }
-        Ok(Some(Self {
+        m.complete()
+    }
+
+    /// The matrix, once every block is in.
+    fn complete(self) -> Result<Option<Self>> {
+        let blocks = self.rows * self.cols / QK;
+        if self.scales.len() != blocks {
+            return Err(InfillError::Model(format!(
+                "a Q8_0 matrix of {}×{} has {} blocks, not {blocks}",
+                self.rows,
+                self.cols,
+                self.scales.len()
+            )));
+        }
+        Ok(Some(self))
+    }
+
+    fn with_capacity(rows: usize, cols: usize) -> Self {
+        Self {
             rows,
             cols,
-            scales,
-            qs,
-        }))
+            scales: Vec::with_capacity(rows * cols / QK),
+            qs: Vec::with_capacity(rows * cols),
+        }
+    }
+
+    /// Appends Q8_0 blocks as GGUF stores them (f16 scale, 32 bytes); the matrix must end up with
+    /// exactly `rows × cols / 32` of them.
+    fn push_blocks(&mut self, data: &[u8]) -> Result<()> {
+        let total = self.rows * self.cols / QK;
+        if !data.len().is_multiple_of(2 + QK) || self.scales.len() + data.len() / (2 + QK) > total {
+            return Err(InfillError::Model(format!(
+                "a Q8_0 matrix of {}×{} cannot take {} more bytes",
+                self.rows,
+                self.cols,
+                data.len()
+            )));
+        }
+        for block in data.chunks_exact(2 + QK) {
+            self.scales
+                .push(f16::from_le_bytes([block[0], block[1]]).to_f32());
+            self.qs.extend(block[2..].iter().map(|&b| b as i8));
+        }
+        Ok(())
+    }
+
+    /// Input features (the length of a row).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Row `r` in f32, appended to `out`: each byte times its block's scale, the value candle's Q8_0
+    /// dequantization gives (so an embedding looked up here equals one from the dequantized table).
+    pub fn dequantize_row(&self, r: usize, out: &mut Vec<f32>) {
+        let (qs, scales) = self.row(r);
+        out.extend(
+            qs.iter()
+                .enumerate()
+                .map(|(i, &q)| q as f32 * scales[i / QK]),
+        );
     }
 
     /// Output features.
@@ -430,31 +510,37 @@ impl Q8Matrix {
     }
 
     /// Weight rows `first..` (as many as `out` holds, `m` values each) against every activation row.
-    /// Activation rows go four at a time against one weight row (which is read once for the four), the
-    /// one to three left over one at a time. Either way the arithmetic of each (weight row, activation
-    /// row) pair is the one [`dot_scalar`] spells out.
+    /// Each weight row is read from memory once: it goes against the activation rows four at a time, and
+    /// against the one to three left over (five, when four would leave one) while it is still in the
+    /// cache. Either way the arithmetic of each (weight row, activation row) pair is the one
+    /// [`dot_scalar`] spells out.
     fn fill(&self, first: usize, acts: &Q8Acts, m: usize, out: &mut [f32]) {
         let count = out.len() / m;
-        let quads = m / 4 * 4;
+        // Activation row groups: fours, then the rest (a last four and a one become one five, so five
+        // beams are a single pass).
+        let mut groups = Vec::with_capacity(m / 4 + 1);
+        let mut r = 0;
+        while r < m {
+            let n = match m - r {
+                5 => 5,
+                left => left.min(4),
+            };
+            groups.push((r, n));
+            r += n;
+        }
         for i in 0..count {
             let w = [self.row(first + i)];
-            for r in (0..quads).step_by(4) {
-                let a = [
-                    acts.row(r),
-                    acts.row(r + 1),
-                    acts.row(r + 2),
-                    acts.row(r + 3),
-                ];
-                let res = tile::<1, 4>(w, a);
-                out[i * m + r..i * m + r + 4].copy_from_slice(&res[0]);
-            }
-        }
-        // Rows left over, one weight row at a time: several weight rows at once were slower on the
-        // largest matrix (the output projection, 28 MB), where the memory streams decide.
-        for r in quads..m {
-            let a = [acts.row(r)];
-            for i in 0..count {
-                out[i * m + r] = tile::<1, 1>([self.row(first + i)], a)[0][0];
+            let out = &mut out[i * m..(i + 1) * m];
+            for &(r, n) in &groups {
+                let a = |k: usize| acts.row(r + k);
+                let out = &mut out[r..r + n];
+                match n {
+                    5 => out.copy_from_slice(&tile::<1, 5>(w, [a(0), a(1), a(2), a(3), a(4)])[0]),
+                    4 => out.copy_from_slice(&tile::<1, 4>(w, [a(0), a(1), a(2), a(3)])[0]),
+                    3 => out.copy_from_slice(&tile::<1, 3>(w, [a(0), a(1), a(2)])[0]),
+                    2 => out.copy_from_slice(&tile::<1, 2>(w, [a(0), a(1)])[0]),
+                    _ => out.copy_from_slice(&tile::<1, 1>(w, [a(0)])[0]),
+                }
             }
         }
     }
@@ -781,6 +867,38 @@ mod tests {
             for n in 0..64 {
                 let exact: f32 = (0..128).map(|k| xs[r * 128 + k] * w[n * 128 + k]).sum();
                 assert!((ours[r * 64 + n] - exact).abs() < 0.05, "({r}, {n})");
+            }
+        }
+    }
+
+    #[test]
+    fn requantizing_slice_by_slice_gives_the_bits_of_the_whole_matrix_and_candles_rows() {
+        // 150 rows: two whole slices of 64 and a short one.
+        let (rows, cols) = (150, 96);
+        let mut rnd = stream(29);
+        let w: Vec<f32> = (0..rows * cols).map(|_| (rnd() - 0.5) as f32).collect();
+        let t = Tensor::from_vec(w, (rows, cols), &Device::Cpu).unwrap();
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q5_0, GgmlDType::F32] {
+            let stored = QTensor::quantize(&t, dtype).unwrap();
+            let ours = Q8Matrix::requantize(&stored).unwrap().unwrap();
+            let dense = stored.dequantize(&Device::Cpu).unwrap();
+            let whole = QTensor::quantize(&dense, GgmlDType::Q8_0).unwrap();
+            let theirs = Q8Matrix::from_qtensor(&whole).unwrap().unwrap();
+            assert_eq!(ours.qs, theirs.qs, "{dtype:?}");
+            let bits = |m: &Q8Matrix| m.scales.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&ours), bits(&theirs), "{dtype:?}");
+            // A row looked up as an embedding is the row of candle's dequantized table.
+            let table = whole
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            for (r, want) in table.iter().enumerate() {
+                let mut got = Vec::new();
+                ours.dequantize_row(r, &mut got);
+                let got: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+                let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "{dtype:?} row {r}");
             }
         }
     }

@@ -20,14 +20,16 @@ pub const MAX_SEQ_LEN: usize = 4096;
 /// A weight matrix: Q8_0 through this crate's target-independent kernel ([`Q8Matrix`]), anything else
 /// (other quantized types, or f32 after [`Llama::dequantize_matmuls`]) through candle.
 enum Linear {
-    Q8(Q8Matrix),
+    /// Shared with the token embedding when the model ties them (SmolLM2 does).
+    Q8(Arc<Q8Matrix>),
     Candle(QMatMul),
 }
 
 impl Linear {
-    fn new(t: QTensor) -> Result<Self> {
-        Ok(match Q8Matrix::from_qtensor(&t)? {
-            Some(m) => Linear::Q8(m),
+    /// The matrix as stored, or re-encoded to Q8_0 (see [`LoadOptions::requantize_q8`]).
+    fn new(t: QTensor, options: LoadOptions) -> Result<Self> {
+        Ok(match q8_matrix(&t, options)? {
+            Some(m) => Linear::Q8(Arc::new(m)),
             None => Linear::Candle(QMatMul::from_qtensor(t)?),
         })
     }
@@ -80,6 +82,54 @@ fn lacks_fast_kernel(dtype: GgmlDType) -> bool {
     )
 }
 
+/// `t` as a [`Q8Matrix`] when it is Q8_0, or when it is re-encoded to Q8_0 (its type lacks a fast kernel,
+/// `options` ask for it and its rows are whole Q8_0 blocks); `None` otherwise.
+fn q8_matrix(t: &QTensor, options: LoadOptions) -> Result<Option<Q8Matrix>> {
+    if options.requantize_q8 && lacks_fast_kernel(t.dtype()) {
+        if let Some(m) = Q8Matrix::requantize(t)? {
+            return Ok(Some(m));
+        }
+    }
+    Q8Matrix::from_qtensor(t)
+}
+
+/// The token embedding: rows of a Q8_0 matrix, dequantized when looked up (a third of the memory of an
+/// f32 table, and shared with the output projection when the model ties them), or an f32 table for other
+/// types.
+enum TokenEmbedding {
+    Q8(Arc<Q8Matrix>),
+    Dense(Embedding),
+}
+
+impl TokenEmbedding {
+    /// `ids` (rows × positions) → rows × positions × hidden.
+    fn forward(&self, ids: &[u32], rows: usize, seq: usize) -> Result<Tensor> {
+        match self {
+            TokenEmbedding::Dense(e) => {
+                let ids = Tensor::from_vec(ids.to_vec(), (rows, seq), &Device::Cpu)?;
+                Ok(e.forward(&ids)?)
+            }
+            TokenEmbedding::Q8(m) => {
+                let mut values = Vec::with_capacity(ids.len() * m.cols());
+                for &id in ids {
+                    if id as usize >= m.rows() {
+                        return Err(InfillError::Input(format!(
+                            "token {id} is outside the model's {} embeddings",
+                            m.rows()
+                        )));
+                    }
+                    m.dequantize_row(id as usize, &mut values);
+                }
+                Ok(Tensor::from_vec(
+                    values,
+                    (rows, seq, m.cols()),
+                    &Device::Cpu,
+                )?)
+            }
+        }
+    }
+}
+
 /// Re-encodes `t` to Q8_0 when its type lacks a fast kernel and its rows are whole Q8_0 blocks.
 pub fn to_fast_type(t: QTensor) -> Result<QTensor> {
     let row = t.shape().dims().last().copied().unwrap_or(0);
@@ -113,7 +163,7 @@ pub struct LlamaConfig {
 
 /// The weights of a loaded model. Immutable while generating; see [`KvCache`] for the state.
 pub struct Llama {
-    embed: Embedding,
+    embed: TokenEmbedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
     output: Linear,
@@ -449,20 +499,26 @@ impl Llama {
                     )));
                 }
             }
-            let t = content
+            content
                 .tensor(reader, name, &device)
-                .map_err(|e| model_err(format!("tensor `{name}`: {e}")))?;
-            if options.requantize_q8 && t.shape().rank() == 2 {
-                to_fast_type(t)
-            } else {
-                Ok(t)
-            }
+                .map_err(|e| model_err(format!("tensor `{name}`: {e}")))
         };
+        // Matrices go straight from the file's type to Q8_0 (or stay as stored), one at a time, so the
+        // load never holds more than one matrix twice.
         let embed_q = tensor("token_embd.weight")?;
-        let embed = embed_q.dequantize(&device)?;
+        let (embed, tied) = match q8_matrix(&embed_q, options)? {
+            Some(m) => {
+                let m = Arc::new(m);
+                (TokenEmbedding::Q8(m.clone()), Linear::Q8(m))
+            }
+            None => (
+                TokenEmbedding::Dense(Embedding::new(embed_q.dequantize(&device)?, hidden)),
+                Linear::new(embed_q, options)?,
+            ),
+        };
         let output = match tensor("output.weight") {
-            Ok(t) => t,
-            Err(_) => embed_q,
+            Ok(t) => Linear::new(t, options)?,
+            Err(_) => tied,
         };
         let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
         let mut layers = Vec::with_capacity(n_layer);
@@ -478,18 +534,18 @@ impl Llama {
             };
             let (bq, bk, bv) = (bias("attn_q")?, bias("attn_k")?, bias("attn_v")?);
             layers.push(Layer {
-                wq: Linear::new(tensor(&format!("{p}.attn_q.weight"))?)?,
-                wk: Linear::new(tensor(&format!("{p}.attn_k.weight"))?)?,
-                wv: Linear::new(tensor(&format!("{p}.attn_v.weight"))?)?,
-                wo: Linear::new(tensor(&format!("{p}.attn_output.weight"))?)?,
+                wq: Linear::new(tensor(&format!("{p}.attn_q.weight"))?, options)?,
+                wk: Linear::new(tensor(&format!("{p}.attn_k.weight"))?, options)?,
+                wv: Linear::new(tensor(&format!("{p}.attn_v.weight"))?, options)?,
+                wo: Linear::new(tensor(&format!("{p}.attn_output.weight"))?, options)?,
                 bq,
                 bk,
                 bv,
                 attn_norm: RmsNorm::from_qtensor(tensor(&format!("{p}.attn_norm.weight"))?, eps)?,
                 ffn_norm: RmsNorm::from_qtensor(tensor(&format!("{p}.ffn_norm.weight"))?, eps)?,
-                gate: Linear::new(tensor(&format!("{p}.ffn_gate.weight"))?)?,
-                up: Linear::new(tensor(&format!("{p}.ffn_up.weight"))?)?,
-                down: Linear::new(tensor(&format!("{p}.ffn_down.weight"))?)?,
+                gate: Linear::new(tensor(&format!("{p}.ffn_gate.weight"))?, options)?,
+                up: Linear::new(tensor(&format!("{p}.ffn_up.weight"))?, options)?,
+                down: Linear::new(tensor(&format!("{p}.ffn_down.weight"))?, options)?,
             });
         }
         // The rotary tables, computed in f64 and rounded once, so that the platform's libm (glibc
@@ -507,10 +563,10 @@ impl Llama {
             Ok(Tensor::from_vec(v, (MAX_SEQ_LEN, n_theta), &device)?)
         };
         Ok(Self {
-            embed: Embedding::new(embed, hidden),
+            embed,
             layers,
             norm,
-            output: Linear::new(output)?,
+            output,
             cos: table(f64::cos)?,
             sin: table(f64::sin)?,
             config: LlamaConfig {
@@ -599,10 +655,9 @@ impl Llama {
         // gets its own positions.
         let to_base = rows == 1 && store.tail_len == 0 && Arc::get_mut(&mut store.base).is_some();
         let ids: Vec<u32> = tokens.iter().flatten().copied().collect();
-        let ids = Tensor::from_vec(ids, (rows, seq), &self.device)?;
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
-        let mut x = self.embed.forward(&ids)?;
+        let mut x = self.embed.forward(&ids, rows, seq)?;
         for (block, layer) in self.layers.iter().enumerate() {
             let residual = x.clone();
             let h = layer.attn_norm.forward(&x)?;

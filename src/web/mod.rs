@@ -63,6 +63,46 @@ fn error(id: Option<u32>, message: impl ToString) -> JsValue {
     })
 }
 
+/// A file held by JS (a `Uint8Array`), read piece by piece into wasm memory.
+struct JsBytes {
+    bytes: js_sys::Uint8Array,
+    pos: u64,
+}
+
+impl std::io::Read for JsBytes {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let len = self.bytes.length() as u64;
+        let start = self.pos.min(len);
+        let n = (buf.len() as u64).min(len - start);
+        if n > 0 {
+            self.bytes
+                .subarray(start as u32, (start + n) as u32)
+                .copy_to(&mut buf[..n as usize]);
+        }
+        self.pos = start + n;
+        Ok(n as usize)
+    }
+}
+
+impl std::io::Seek for JsBytes {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let len = self.bytes.length() as i128;
+        let pos = match to {
+            std::io::SeekFrom::Start(p) => p as i128,
+            std::io::SeekFrom::End(d) => len + d as i128,
+            std::io::SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if pos < 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a seek before the start of the file",
+            ));
+        }
+        self.pos = pos as u64;
+        Ok(self.pos)
+    }
+}
+
 /// The engine behind the worker: at most one model and one running completion.
 #[wasm_bindgen]
 pub struct WorkerEngine {
@@ -122,14 +162,26 @@ impl WorkerEngine {
         }
     }
 
-    /// Loads a GGUF model from its bytes. Returns a `loaded` or an `error` event.
-    pub fn load(&mut self, id: u32, bytes: &[u8], name: &str, requantize: bool) -> JsValue {
-        self.make_room(bytes.len());
+    /// Loads a GGUF model from its bytes, read where the worker holds them (a `Uint8Array`): only the
+    /// metadata and one tensor at a time are copied into wasm memory, never the whole file. Returns a
+    /// `loaded` or an `error` event.
+    pub fn load(
+        &mut self,
+        id: u32,
+        bytes: js_sys::Uint8Array,
+        name: &str,
+        requantize: bool,
+    ) -> JsValue {
+        let len = bytes.length() as usize;
+        self.make_room(len);
         let options = LoadOptions {
             requantize_q8: requantize,
         };
-        let built = Engine::from_gguf_bytes_with(bytes, name, options);
-        self.finish_load(id, built, bytes.len())
+        // Buffered: the metadata is read in many small pieces (one per token of the vocabulary), and each
+        // read of the array crosses into JS.
+        let reader = std::io::BufReader::with_capacity(1 << 16, JsBytes { bytes, pos: 0 });
+        let built = Engine::from_gguf_reader(reader, len, name, options);
+        self.finish_load(id, built, len)
     }
 
     /// True while a model is loaded (after a failed load: whether the previous one was kept).
