@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use candle_core::quantized::gguf_file;
 
 use crate::bigcode::{BigCode, BigCodeConfig};
+use crate::dataset::SkipReason;
 use crate::error::{InfillError, Result};
 use crate::generation::{BeamSearch, GenerationConfig, LanguageModel, LineMode, TokenText};
 use crate::metrics;
@@ -61,6 +62,9 @@ pub struct Completion {
     trimmed_lines: usize,
     /// The exact prompt text.
     pub prompt_text: String,
+    /// Something the user should know about the code: it is not valid Python 3 (a syntax error, Python 2),
+    /// so the model reads it as it is and "function only" falls back to the whole file.
+    pub code_note: Option<String>,
     /// The prompt's length in tokens.
     pub prompt_tokens: usize,
     started_ms: f64,
@@ -249,16 +253,45 @@ impl Engine {
                 "line {line} is blank: choose a line with code on it"
             )));
         }
-        if config.function_context {
-            if let Some((first, last)) = function_around(code, line) {
-                let lines: Vec<&str> = code.split_inclusive('\n').collect();
-                // The function's lines, the last one's terminator included, as the datasets cut them.
-                let part = lines[first - 1..last.min(lines.len())].concat();
-                let masked = mask_line(&part, line + 1 - first)?;
-                return self.start_masked(masked, config, now_ms);
+        // Parsed for the function around the line, or (up to a size that parses in a moment) only to
+        // tell the user when the code is not valid Python.
+        let parsed = (config.function_context || code.len() <= NOTE_PARSE_BYTES)
+            .then(|| crate::dataset::extract_functions("<playground>", code.as_bytes()));
+        let invalid = match &parsed {
+            Some(Err(reason @ SkipReason::Syntax { .. })) => Some(reason.to_string()),
+            Some(Err(SkipReason::Binary { offset })) => {
+                Some(format!("a NUL character at byte offset {offset}"))
             }
-        }
-        self.start_masked(masked, config, now_ms)
+            Some(Err(reason @ SkipReason::TooDeep { .. })) => {
+                Some(format!("nested deeper than the parser allows, {reason}"))
+            }
+            _ => None,
+        };
+        let code_note = invalid.map(|why| {
+            format!(
+                "This code is not valid Python 3 ({why}). The model reads it as it is{}.",
+                if config.function_context {
+                    ", and sees the whole file: the function around the hidden line cannot be found"
+                } else {
+                    ""
+                }
+            )
+        });
+        let function = match (&parsed, config.function_context) {
+            (Some(Ok(spans)), true) => function_around(spans, line),
+            _ => None,
+        };
+        let mut run = if let Some((first, last)) = function {
+            let lines: Vec<&str> = code.split_inclusive('\n').collect();
+            // The function's lines, the last one's terminator included, as the datasets cut them.
+            let part = lines[first - 1..last.min(lines.len())].concat();
+            let masked = mask_line(&part, line + 1 - first)?;
+            self.start_masked(masked, config, now_ms)?
+        } else {
+            self.start_masked(masked, config, now_ms)?
+        };
+        run.code_note = code_note;
+        Ok(run)
     }
 
     /// Starts completing an already split task (prefix, hidden middle, suffix).
@@ -322,6 +355,7 @@ impl Engine {
             trimmed_lines: prompt.trimmed_lines,
             prompt_tokens: prompt.ids.len(),
             prompt_text: prompt.text,
+            code_note: None,
             started_ms: now_ms,
             first_token_ms: None,
         };
@@ -513,10 +547,13 @@ impl Engine {
     }
 }
 
+/// Code up to this size is parsed even in whole-file context, to say when it is not valid Python (a
+/// megabyte parses in well under a second in the page).
+const NOTE_PARSE_BYTES: usize = 1 << 20;
+
 /// The lines (first, last; 1-based, inclusive) of the innermost function whose body holds `line`, if
-/// the code parses and has one.
-fn function_around(code: &str, line: usize) -> Option<(usize, usize)> {
-    let spans = crate::dataset::extract_functions("<playground>", code.as_bytes()).ok()?;
+/// the code has one.
+fn function_around(spans: &[crate::dataset::FunctionSpan], line: usize) -> Option<(usize, usize)> {
     spans
         .iter()
         .filter(|f| f.start_line < line && line <= f.end_line)

@@ -222,10 +222,14 @@ fn run(cli: Cli) -> Result<(), String> {
             let (run, report) = engine
                 .complete(&code, line, config, &clock)
                 .map_err(|e| e.to_string())?;
+            if let Some(note) = &run.code_note {
+                eprintln!("infill: note: {note}");
+            }
             if json {
                 let value = serde_json::json!({
                     "model": engine.info(),
                     "prompt": run.prompt_text,
+                    "note": run.code_note,
                     "result": report,
                 });
                 println!(

@@ -73,9 +73,12 @@ pub enum Request {
         #[serde(default)]
         corpora: Vec<Corpus>,
     },
-    /// Stop the running completion within one decoding step.
+    /// Stop the running completion within one decoding step, or the download of a `load` (its id): the
+    /// download is aborted, nothing of it is stored, and the load is answered by an [`Event::Error`]
+    /// saying the user stopped it, then the model still in memory's [`Event::Loaded`], if any. A load
+    /// whose bytes are already being read into the engine finishes.
     Cancel {
-        /// The id of the completion to cancel.
+        /// The id of the completion or load to stop.
         id: u32,
     },
     /// Self-test: the engine panics on purpose, exactly as a bug would. The worker answers with a fatal
@@ -273,6 +276,10 @@ pub enum Event {
         prompt: String,
         /// The prompt's length in tokens.
         prompt_tokens: usize,
+        /// Something the user should know about the code, e.g. that it is not valid Python 3 (the model
+        /// then reads it as it is).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// One decoding step: every live beam's text so far.
     Beams {

@@ -277,3 +277,59 @@ fn a_safetensors_model_without_its_companion_files_is_a_clear_error() {
     assert!(err.contains("not a safetensors file"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn code_that_is_not_valid_python_completes_with_a_note_on_stderr() {
+    let dir = std::env::temp_dir().join(format!("infill-cli-note-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let model = common::model_path();
+    let m = model.to_str().expect("path");
+    let py2 = dir.join("legacy.py");
+    std::fs::write(
+        &py2,
+        "def legacy(items):\n    print \"items:\", len(items)\n    total = 0\n    return total\n",
+    )
+    .expect("write");
+    let valid = dir.join("valid.py");
+    std::fs::write(&valid, SAMPLE).expect("write");
+    let args = |file: &std::path::Path, context: &'static str| {
+        let file = file.to_str().expect("path").to_string();
+        move || {
+            infill(&[
+                "complete",
+                "--model",
+                m,
+                "--file",
+                &file,
+                "--line",
+                "4",
+                "--beams",
+                "1",
+                "--max-new-tokens",
+                "4",
+                "--context",
+                context,
+            ])
+        }
+    };
+    for context in ["file", "function"] {
+        let (ok, out, err) = args(&py2, context)();
+        assert!(ok, "{context}: {err}");
+        assert!(!out.trim().is_empty(), "{context}: no completion");
+        assert!(
+            err.contains(
+                "infill: note: This code is not valid Python 3 (syntax error at line 2, column"
+            ),
+            "{context}: {err}"
+        );
+        assert_eq!(
+            err.contains("sees the whole file"),
+            context == "function",
+            "{context}: {err}"
+        );
+        let (ok, _, err) = args(&valid, context)();
+        assert!(ok, "{context}: {err}");
+        assert!(!err.contains("note:"), "{context}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -27,6 +27,7 @@ const ui = {
   status: $('status'), statusPill: $('status-pill'), statusLabel: $('status-label'),
   modelLine: $('model-line'), progressRow: $('progress-row'), progress: $('progress'),
   progressText: $('progress-text'), modelNote: $('model-note'), retry: $('retry'),
+  stopDownload: $('stop-download'),
   error: $('error'), errorText: $('error-text'), errorClose: $('error-close'),
   code: $('code'), resetExample: $('reset-example'),
   lineView: $('line-view'), linesHelp: $('lines-help'), unseenNote: $('unseen-note'), random: $('random'),
@@ -37,7 +38,7 @@ const ui = {
   topKInput: $('set-top-k'), seedInput: $('set-seed'), contextSelect: $('set-context'),
   formatSelect: $('set-format'), rerankSelect: $('set-rerank'), constrainCheck: $('set-constrain'),
   healCheck: $('set-heal'), advanced: $('advanced'),
-  beams: $('beams'), beamsEmpty: $('beams-empty'), beamsStep: $('beams-step'),
+  beams: $('beams'), beamsEmpty: $('beams-empty'), beamsStep: $('beams-step'), codeNote: $('code-note'),
   prompt: $('prompt'), promptMeta: $('prompt-meta'),
   results: $('results'), verdict: $('verdict'), target: $('target'), targetWhere: $('target-where'),
   completion: $('completion'), diff: $('diff'), metrics: $('metrics'), figures: $('figures'),
@@ -91,6 +92,8 @@ const state = {
   loadedId: null,                  // the load id that loaded it (the worker re-sends it after a failed load)
   failedSpec: null,                // the spec of the last failed load (for Retry)
   loadIds: new Set(),              // every load id sent: errors of replaced loads are ignored
+  stoppingId: null,                // the load whose download the user stopped
+  loadStopped: false,              // the last load ended because the user stopped it
   cache: { entries: [], quota: null, deleting: new Set(), note: '' },
   hashProblem: '',                 // a problem with the link's model or hub, shown once the engine runs
 };
@@ -194,11 +197,6 @@ function tokenizeLine(line, st) {
   return out;
 }
 
-/** Tokens for every line of `code`. */
-function tokenizeCode(lines) {
-  const st = { triple: null };
-  return lines.map((line) => tokenizeLine(line, st));
-}
 
 function appendTokens(parent, tokens) {
   for (const t of tokens) {
@@ -337,16 +335,27 @@ function scrollLineIntoView(n) {
 const FULL_RENDER_LINES = 3000;
 const WINDOW_MARGIN = 150;
 let lineWindow = null; // {first, last} (1-based, inclusive) while a long file is windowed, else null
-const linesMemo = { code: null, lines: [], tokens: [] };
+// Highlighting carries state from line to line (triple-quoted strings), so it runs from the top, but only as
+// far as a row is shown: a 10 MB paste highlights the first screen at once and the rest when scrolled to.
+const linesMemo = { code: null, lines: [], tokens: [], st: { triple: null } };
 
 /** The code's lines and their highlighting, recomputed only when the code changes. */
 function codeLines() {
   if (linesMemo.code !== state.code) {
     linesMemo.code = state.code;
     linesMemo.lines = getLines();
-    linesMemo.tokens = tokenizeCode(linesMemo.lines);
+    linesMemo.tokens = [];
+    linesMemo.st = { triple: null };
   }
   return linesMemo;
+}
+
+/** The highlighting tokens of lines 1..`n` (computed once, from the top). */
+function tokensUpTo(n) {
+  const memo = codeLines();
+  const end = Math.min(n, memo.lines.length);
+  while (memo.tokens.length < end) memo.tokens.push(tokenizeLine(memo.lines[memo.tokens.length], memo.st));
+  return memo.tokens;
 }
 
 /** The height of one row of the line view in px (rows never wrap: `white-space: pre`). */
@@ -379,7 +388,7 @@ ui.lineView.addEventListener('scroll', () => {
 });
 
 function renderLines({ focusLine = 0 } = {}) {
-  const { lines, tokens } = codeLines();
+  const { lines } = codeLines();
   const active = document.activeElement;
   const hadFocus = ui.lineView.contains(active) ? Number(active.dataset.line) : 0;
   const focusTarget = focusLine || hadFocus;
@@ -396,6 +405,7 @@ function renderLines({ focusLine = 0 } = {}) {
   ui.lineView.classList.toggle('is-busy', generating);
   const frag = document.createDocumentFragment();
   const { first, last } = rowRange(lines.length, focusLine);
+  const tokens = tokensUpTo(last);
   lineWindow = lines.length > FULL_RENDER_LINES ? { first, last } : null;
   const spacer = (rows) => {
     const div = el('div', 'ln-spacer');
@@ -867,6 +877,10 @@ function loadModel(spec, { reveal = false } = {}) {
   ui.progressRow.hidden = false;
   ui.progress.removeAttribute('value');
   ui.progressText.textContent = '';
+  // A download can be stopped; a local file is read in a moment.
+  ui.stopDownload.hidden = local;
+  ui.stopDownload.disabled = false;
+  ui.stopDownload.textContent = 'Stop the download';
   ui.modelNote.hidden = true;
   ui.retry.hidden = true;
   renderCatalog();
@@ -882,15 +896,25 @@ function loadModel(spec, { reveal = false } = {}) {
   post(loadRequest(state.loadId, url, spec.name, true, local ? spec.blob : undefined, companions));
 }
 
-function loadFailed(message) {
+function loadFailed(message, { stopped = false } = {}) {
   state.loadFailed = true;
+  state.loadStopped = stopped;
   state.modelLoaded = false;
   state.failedSpec = state.loading ?? state.failedSpec;
   state.loading = null;
-  setStatus('error', 'The model could not be loaded');
-  ui.modelLine.textContent = 'The details are in the red box below. Try again, or choose another model under “Change the model”.';
   ui.progressRow.hidden = true;
   ui.retry.hidden = false;
+  if (stopped) {
+    // The user's own choice, not a fault: said in the model line, no red box.
+    setStatus('error', 'Download stopped');
+    ui.modelLine.textContent = `${message} Load it again with the button below, or choose another model under “Change the model”.`;
+    renderCatalog();
+    renderLines();
+    refresh();
+    return;
+  }
+  setStatus('error', 'The model could not be loaded');
+  ui.modelLine.textContent = 'The details are in the red box below. Try again, or choose another model under “Change the model”.';
   showError(message);
   if (ui.models.open) bringIntoView(ui.error); // below the open panel: show it
   renderCatalog();
@@ -934,6 +958,15 @@ function engineFailed(message) {
   }
 }
 
+ui.stopDownload.addEventListener('click', () => {
+  if (!state.loading || !state.worker) return;
+  // The worker aborts the download and answers with an error naming it (then the model still in memory).
+  post(cancelRequest(state.loadId));
+  state.stoppingId = state.loadId;
+  ui.stopDownload.disabled = true;
+  ui.stopDownload.textContent = 'Stopping…';
+});
+
 ui.retry.addEventListener('click', () => {
   hideError();
   state.wanted = state.failedSpec ?? state.wanted;
@@ -968,7 +1001,12 @@ function handleEvent(msg) {
       else if (state.loadFailed && msg.id === state.loadedId) onLoaded(msg.model ?? {}, { id: msg.id, restored: true });
       break;
     case EV.STARTED:
-      if (msg.id === state.runId) renderPrompt(String(msg.prompt ?? ''), msg.prompt_tokens);
+      if (msg.id === state.runId) {
+        renderPrompt(String(msg.prompt ?? ''), msg.prompt_tokens);
+        // E.g. the code is not valid Python 3: said as text, next to the guesses it concerns.
+        ui.codeNote.textContent = typeof msg.note === 'string' ? msg.note : '';
+        ui.codeNote.hidden = !ui.codeNote.textContent;
+      }
       break;
     case EV.BEAMS:
       if (msg.id === state.runId) {
@@ -1061,7 +1099,9 @@ function onLoaded(model, { id, restored = false }) {
   ui.modelLine.replaceChildren(
     el('strong', 'model-name', m.name),
     document.createTextNode(restored
-      ? ' is still loaded and running in this tab: the other model could not be loaded (see below).'
+      ? (state.loadStopped
+        ? ' is still loaded and running in this tab: you stopped the download of the other model.'
+        : ' is still loaded and running in this tab: the other model could not be loaded (see below).')
       : ` is loaded and running in this tab.${facts.length ? ` ${facts.join(' · ')}.` : ''}`),
   );
   if (m.fim_format === 'none') {
@@ -1378,7 +1418,7 @@ function onWorkerError(id, message, fatal) {
     renderLines();
     refresh();
   } else if (id !== null && id === state.loadId && state.loading) {
-    loadFailed(message);
+    loadFailed(message, { stopped: id === state.stoppingId });
   } else if (id !== null && state.loadIds.has(id)) {
     // An answer to a load that a newer one replaced: nobody is waiting for it.
   } else {
@@ -1396,6 +1436,8 @@ function clearRun() {
   ui.beamsEmpty.hidden = false;
   ui.beamsEmpty.textContent = 'Guesses will appear here once you press Complete.';
   ui.beamsStep.textContent = '';
+  ui.codeNote.hidden = true;
+  ui.codeNote.textContent = '';
   ui.prompt.replaceChildren(el('span', 'muted', 'Press Complete to see the prompt.'));
   ui.promptMeta.textContent = '';
   if (state.status === 'done' || (state.status === 'error' && !state.loadFailed && state.modelLoaded)) setStatus('ready');

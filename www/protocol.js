@@ -296,6 +296,8 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @typedef {{kind: 'complete', id: number, code: string, line: number, settings: Settings}} CompleteRequest
  *   `line` is 1-based.
  * @typedef {{kind: 'cancel', id: number}} CancelRequest
+ *   Stops the completion `id` within one step, or the download of the load `id` (answered by an `error` saying
+ *   the user stopped it, then the `loaded` event of the model still in memory, if any).
  * @typedef {{kind: 'score', id: number, pairs: {hypothesis: string, reference: string}[],
  *   corpora?: {hypotheses: string[], references: string[]}[]}} ScoreRequest
  *   Answered by {kind: 'scored', id, scores: Scores[], corpora: {corpus_chrf, corpus_bleu}[]}.
@@ -365,7 +367,8 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @typedef {{kind: 'progress', id: number, loaded: number, total: number, note?: string}} ProgressEvent
  *   total 0 if unknown; `note`: something to tell the user (served from storage, connection dropped, resuming).
  * @typedef {{kind: 'loaded', id: number, model: ModelInfo}} LoadedEvent
- * @typedef {{kind: 'started', id: number, prompt: string, prompt_tokens: number}} StartedEvent
+ * @typedef {{kind: 'started', id: number, prompt: string, prompt_tokens: number, note?: string}} StartedEvent
+ *   `note`: something the user should know about the code (it is not valid Python 3, so the model reads it as it is).
  * @typedef {{kind: 'beams', id: number, step: number, beams: BeamView[]}} BeamsEvent  best first
  * @typedef {{kind: 'done', id: number, result: CompletionReport}} DoneEvent
  * @typedef {{kind: 'cancelled', id: number}} CancelledEvent

@@ -10,6 +10,7 @@ let loadedEvent = null; // the `loaded` event of the model in memory, re-sent wh
 let loading = null; // {id, controller} of the load in progress
 let latestLoad = null; // id of the newest `load` request: older queued ones are skipped
 const cancelled = new Set();
+const stopped = new Set(); // loads whose download the user stopped (a `cancel` with the load's id)
 
 const post = (event) => self.postMessage(event);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -315,8 +316,15 @@ async function loadSafetensors(request, name, signal) {
   return { event };
 }
 
+/** The answer to a load the user stopped: an error saying so, then the model still in memory, if any. */
+function loadStopped(request) {
+  post({ kind: 'error', id: request.id, message: `You stopped the download of ${String(request.name)}. Nothing of it was kept.` });
+  if (loadedEvent) post(loadedEvent);
+}
+
 async function load(request) {
   if (request.id !== latestLoad) return; // a newer load is queued behind this one
+  if (cancelled.delete(request.id)) { loadStopped(request); return; } // stopped before it started
   const controller = new AbortController();
   loading = { id: request.id, controller };
   const { signal } = controller;
@@ -391,7 +399,10 @@ async function load(request) {
     }
     post(event);
   } catch (e) {
-    if (e instanceof Superseded) return; // a newer load replaced this one
+    if (e instanceof Superseded) {
+      if (stopped.delete(request.id)) loadStopped(request);
+      return; // otherwise a newer load replaced this one
+    }
     post({ kind: 'error', id: request.id, message: describe(e) });
     if (loadedEvent) post(loadedEvent); // the previous model is still in memory and usable
   } finally {
@@ -486,7 +497,13 @@ let chain = Promise.resolve();
 self.onmessage = (e) => {
   const request = e.data;
   if (request.kind === 'cancel') {
-    cancelled.add(request.id);
+    // A completion stops at its next step; a load stops its download (or never starts it, if queued).
+    if (loading && loading.id === request.id) {
+      stopped.add(request.id);
+      loading.controller.abort();
+    } else {
+      cancelled.add(request.id);
+    }
     return;
   }
   if (request.kind === 'score') {

@@ -235,6 +235,7 @@ impl WorkerEngine {
                     id,
                     prompt: run.prompt_text.clone(),
                     prompt_tokens: run.prompt_tokens,
+                    note: run.code_note.clone(),
                 };
                 self.run = Some((id, run));
                 to_js(&event)

@@ -162,6 +162,30 @@ await test('choosing another model while a download runs cancels the download an
   }
 });
 
+await test('Stop the download stops it: nothing is stored, the page says so without an error, and the model in use stays usable', async (page) => {
+  server.hub.bytesPerSecond = 8e6; // about 12 s for the whole file
+  try {
+    await page.goto(base + HUB);
+    await ready(page);
+    assert.ok(await page.getByTestId('stop-download').isHidden(), 'a Stop button with nothing to stop');
+    await loadCustom(page, 'test/tiny', FILE);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid=progress]').value) > 1e6);
+    const started = Date.now();
+    await page.getByTestId('stop-download').click();
+    assert.equal(await waitStatus(page, ['ready'], 8_000), 'ready');
+    assert.ok(Date.now() - started < 5000, `stopping took ${Date.now() - started} ms`);
+    assert.match(await page.locator('#status-label').textContent(), /Still using SmolLM2-135M-Instruct \(Q4_1\)/);
+    assert.match(await modelLine(page), /^SmolLM2-135M-Instruct \(Q4_1\) is still loaded .*you stopped the download/);
+    assert.ok(await page.getByTestId('error').isHidden(), await page.getByTestId('error').textContent());
+    assert.ok(await page.getByTestId('progress').isHidden(), 'the download bar stayed');
+    await page.waitForTimeout(1500); // no late bytes, no late store
+    assert.ok(!(await cachedUrls(page)).some((u) => u.includes('test/tiny')), 'the stopped download was stored');
+    await completeOnce(page);
+  } finally {
+    server.hub.bytesPerSecond = 0;
+  }
+});
+
 await test('a reload loads the model from the browser storage without any network request for the .gguf', async (page) => {
   const path = hubPath('test/tiny');
   const first = server.requests.length;

@@ -223,7 +223,7 @@ await test('a 10 MB pasted file keeps the page responsive; a line near its end c
   assert.ok((await page.getByTestId('completion').textContent()).trim().length > 0);
 });
 
-await test('pasted binary-looking text, Python 2 and syntax errors complete in file and function context; nothing breaks', async (page) => {
+await test('pasted binary-looking text, Python 2 and syntax errors complete in file and function context, with a note that the code is not valid Python 3; nothing breaks', async (page) => {
   // NUL and other control characters, a lone UTF-16 surrogate, a Python 2 print statement, an unclosed bracket.
   const code = [
     'def legacy(items):',
@@ -244,7 +244,23 @@ await test('pasted binary-looking text, Python 2 and syntax errors complete in f
     assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', `${context}: ${await errorText(page)}`);
     assert.ok((await page.getByTestId('completion').textContent()).trim().length > 0, context);
     assert.equal(await page.getByTestId('target').textContent(), '    return total');
+    // Python rejects a NUL before anything else; the note says so.
+    const note = page.getByTestId('code-note');
+    assert.ok(await note.isVisible(), `${context}: no note that the code is not Python`);
+    assert.match(await note.textContent(), /^This code is not valid Python 3 \(a NUL character at byte offset 49\)\. The model reads it as it is/);
+    if (context === 'function') assert.match(await note.textContent(), /sees the whole file/);
   }
+  // Without the control characters: the Python 2 print statement is the first syntax error.
+  const py2 = code.replace('\u0000\u0007', '');
+  await page.getByTestId('code').fill(py2);
+  await start(page, 8);
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page));
+  assert.match(await page.getByTestId('code-note').textContent(), /^This code is not valid Python 3 \(syntax error at line 2, column \d+: .+\)\. The model reads it as it is.+sees the whole file/);
+  // Valid code gets no note.
+  await page.getByTestId('code').fill(py2.replace('print "items:", len(items)', 'print("items:", len(items))').replace('    bad = [1, 2,\n', ''));
+  await start(page, 7);
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page));
+  assert.ok(await page.getByTestId('code-note').isHidden(), await page.getByTestId('code-note').textContent());
 });
 
 await test('batch: a folder without Python files says there is nothing to run; 10,000 files preview and keep the page responsive', async (page) => {
