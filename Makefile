@@ -28,8 +28,11 @@ build: setup
 	cargo fetch --locked --target wasm32-unknown-unknown
 	trunk build --release
 
+# The browser tests compare the page with `target/release/infill`. `cargo test --no-run` builds it as the native
+# tests do (with the test build's features), so after native-test it is a no-op instead of a second build of
+# every dependency with other features.
 browser-test: build
-	cargo build --locked --release --bin infill
+	cargo test --locked --release --no-run
 	node tests/browser/run.mjs
 
 # Speed: the page's engine in headless Chromium against wllama (llama.cpp in wasm) on the same model file,
