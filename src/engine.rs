@@ -281,15 +281,16 @@ impl Engine {
             (Some(Ok(spans)), true) => function_around(spans, line),
             _ => None,
         };
-        let mut run = if let Some((first, last)) = function {
-            let lines: Vec<&str> = code.split_inclusive('\n').collect();
-            // The function's lines, the last one's terminator included, as the datasets cut them.
-            let part = lines[first - 1..last.min(lines.len())].concat();
-            let masked = mask_line(&part, line + 1 - first)?;
-            self.start_masked(masked, config, now_ms)?
-        } else {
-            self.start_masked(masked, config, now_ms)?
+        let masked = match function {
+            Some((first, last)) => {
+                let lines: Vec<&str> = code.split_inclusive('\n').collect();
+                // The function's lines, the last one's terminator included, as the datasets cut them.
+                let part = lines[first - 1..last.min(lines.len())].concat();
+                mask_line(&part, line + 1 - first)?
+            }
+            None => masked,
         };
+        let mut run = self.start_masked(masked, config, now_ms)?;
         run.code_note = code_note;
         Ok(run)
     }

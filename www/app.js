@@ -93,7 +93,6 @@ const state = {
   failedSpec: null,                // the spec of the last failed load (for Retry)
   loadIds: new Set(),              // every load id sent: errors of replaced loads are ignored
   stoppingId: null,                // the load whose download the user stopped
-  loadStopped: false,              // the last load ended because the user stopped it
   cache: { entries: [], quota: null, deleting: new Set(), note: '' },
   hashProblem: '',                 // a problem with the link's model or hub, shown once the engine runs
 };
@@ -196,7 +195,6 @@ function tokenizeLine(line, st) {
   }
   return out;
 }
-
 
 function appendTokens(parent, tokens) {
   for (const t of tokens) {
@@ -898,7 +896,6 @@ function loadModel(spec, { reveal = false } = {}) {
 
 function loadFailed(message, { stopped = false } = {}) {
   state.loadFailed = true;
-  state.loadStopped = stopped;
   state.modelLoaded = false;
   state.failedSpec = state.loading ?? state.failedSpec;
   state.loading = null;
@@ -908,15 +905,12 @@ function loadFailed(message, { stopped = false } = {}) {
     // The user's own choice, not a fault: said in the model line, no red box.
     setStatus('error', 'Download stopped');
     ui.modelLine.textContent = `${message} Load it again with the button below, or choose another model under “Change the model”.`;
-    renderCatalog();
-    renderLines();
-    refresh();
-    return;
+  } else {
+    setStatus('error', 'The model could not be loaded');
+    ui.modelLine.textContent = 'The details are in the red box below. Try again, or choose another model under “Change the model”.';
+    showError(message);
+    if (ui.models.open) bringIntoView(ui.error); // below the open panel: show it
   }
-  setStatus('error', 'The model could not be loaded');
-  ui.modelLine.textContent = 'The details are in the red box below. Try again, or choose another model under “Change the model”.';
-  showError(message);
-  if (ui.models.open) bringIntoView(ui.error); // below the open panel: show it
   renderCatalog();
   renderLines();
   refresh();
@@ -1099,7 +1093,7 @@ function onLoaded(model, { id, restored = false }) {
   ui.modelLine.replaceChildren(
     el('strong', 'model-name', m.name),
     document.createTextNode(restored
-      ? (state.loadStopped
+      ? (state.stoppingId === state.loadId // the failed load is the one the user stopped
         ? ' is still loaded and running in this tab: you stopped the download of the other model.'
         : ' is still loaded and running in this tab: the other model could not be loaded (see below).')
       : ` is loaded and running in this tab.${facts.length ? ` ${facts.join(' · ')}.` : ''}`),
