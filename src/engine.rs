@@ -81,6 +81,12 @@ impl Completion {
     pub fn prompt_tokens_read(&self) -> usize {
         self.prompt_tokens - self.reading.as_ref().map_or(0, |r| r.rest.len())
     }
+
+    /// Prompt positions whose keys and values are stored once for every beam (see
+    /// [`KvCache::shared_positions`]); after the prompt is read, all of them for the llama models.
+    pub fn shared_prompt_positions(&self) -> usize {
+        self.cache.shared_positions()
+    }
 }
 
 /// What one step produced.
@@ -333,7 +339,8 @@ impl Engine {
                     .into(),
             ));
         }
-        let (cache, cached_tokens) = self.reusable_cache(&prompt.ids)?;
+        let (mut cache, cached_tokens) = self.reusable_cache(&prompt.ids)?;
+        cache.reserve_prompt(prompt.ids.len() - cached_tokens);
         let rerank_lines = config.rerank_lines;
         let want_cosine = config.cosine;
         let mut run = Completion {
@@ -344,7 +351,9 @@ impl Engine {
                 healed: prompt.healed.clone(),
                 config,
             }),
-            prompt_cache: cache.clone(),
+            // Set when the prompt has been read; a clone now would make the prompt's positions private
+            // to the run's row (see `KvCache::reserve_prompt`).
+            prompt_cache: KvCache::default(),
             cache,
             masked,
             last_prompt_token: prompt.ids[prompt.ids.len() - 1],

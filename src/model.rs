@@ -191,6 +191,10 @@ type BlockKv = (Vec<f32>, Vec<f32>);
 /// behind an `Arc` so that clones of a cache share them, then each row's own later positions. Appending
 /// a position copies nothing else; beams read the shared prompt once per step; reordering rows copies
 /// only the rows' own positions, and only for rows whose parent is taken more than once.
+///
+/// The shared vectors may hold more than `base_len` positions: a clone cut shorter than a shared part
+/// (the reranking cache, a reused prompt) only lowers `base_len`, and readers stop there. The vectors are
+/// cut for real only when this cache alone holds them and is about to extend them.
 #[derive(Clone)]
 struct FlatKv {
     /// Floats per position: key/value heads × head size.
@@ -229,20 +233,12 @@ impl FlatKv {
             self.tail_len = keep;
             return;
         }
-        let keep = len * w;
-        match Arc::get_mut(&mut self.base) {
-            Some(base) => base.iter_mut().for_each(|(k, v)| {
-                k.truncate(keep);
-                v.truncate(keep);
-            }),
-            None => {
-                let kept = self
-                    .base
-                    .iter()
-                    .map(|(k, v)| (k[..keep].to_vec(), v[..keep].to_vec()))
-                    .collect();
-                self.base = Arc::new(kept);
-            }
+        // Shared vectors stay as they are (see the type's note); a cache's own are cut now.
+        if let Some(base) = Arc::get_mut(&mut self.base) {
+            base.iter_mut().for_each(|(k, v)| {
+                k.truncate(len * w);
+                v.truncate(len * w);
+            });
         }
         self.base_len = len;
         for (k, v) in self.tails.iter_mut().flatten() {
@@ -306,11 +302,57 @@ impl FlatKv {
         vv.extend_from_slice(v);
     }
 
-    /// Every position of `row` in block `block`: keys, then values (positions × width each).
-    fn gather(&self, block: usize, row: usize) -> (Vec<f32>, Vec<f32>) {
+    /// The first `base_len` shared positions and every own position of `row` in block `block`: keys, then
+    /// values (positions × width each).
+    fn gather(&self, block: usize, row: usize, base_len: usize) -> (Vec<f32>, Vec<f32>) {
+        let n = base_len * self.width;
         let (bk, bv) = &self.base[block];
         let (tk, tv) = &self.tails[row][block];
-        ([&bk[..], &tk[..]].concat(), [&bv[..], &tv[..]].concat())
+        ([&bk[..n], &tk[..]].concat(), [&bv[..n], &tv[..]].concat())
+    }
+
+    /// For a one-row store: makes every position the row has a shared position held by this store
+    /// alone, with room for `extra` more, so that a sequence read next (a prompt) extends the shared part
+    /// in place and every beam later reads it once. Copies only what another cache also holds, or what
+    /// sat in the row's own part.
+    fn own_prefix(&mut self, extra: usize) {
+        let w = self.width;
+        if self.rows() != 1 {
+            return;
+        }
+        let (base_len, tail_len) = (self.base_len, self.tail_len);
+        if tail_len == 0 {
+            if let Some(base) = Arc::get_mut(&mut self.base) {
+                for (k, v) in base.iter_mut() {
+                    k.truncate(base_len * w);
+                    v.truncate(base_len * w);
+                    k.reserve_exact(extra * w);
+                    v.reserve_exact(extra * w);
+                }
+                return;
+            }
+        }
+        let merged = self
+            .base
+            .iter()
+            .zip(&self.tails[0])
+            .map(|((bk, bv), (tk, tv))| {
+                let join = |b: &[f32], t: &[f32]| {
+                    let mut x = Vec::with_capacity((base_len + tail_len + extra) * w);
+                    x.extend_from_slice(&b[..base_len * w]);
+                    x.extend_from_slice(t);
+                    x
+                };
+                (join(bk, tk), join(bv, tv))
+            })
+            .collect();
+        self.base = Arc::new(merged);
+        self.base_len = base_len + tail_len;
+        for (k, v) in self.tails[0].iter_mut() {
+            k.clear();
+            v.clear();
+        }
+        self.tail_len = 0;
     }
 }
 
@@ -362,6 +404,22 @@ impl KvCache {
         }
         self.len = len;
         Ok(())
+    }
+
+    /// Positions whose keys and values are stored once and read by every row (0 for GPT-BigCode, whose
+    /// cache keeps each row whole).
+    pub fn shared_positions(&self) -> usize {
+        self.flat.as_ref().map_or(0, |f| f.base_len)
+    }
+
+    /// Prepares a one-row cache to read `positions` more positions of one sequence (a prompt): they go
+    /// to the part that beams share and read once per step, in vectors sized for them. Without this, a
+    /// cache cloned from another (a reused prompt) would store them in its row's own part, which every
+    /// beam then copies. Changes no value. Does nothing for GPT-BigCode's tensors.
+    pub fn reserve_prompt(&mut self, positions: usize) {
+        if let Some(flat) = &mut self.flat {
+            flat.own_prefix(positions);
+        }
     }
 
     /// Keeps rows so that new row `i` continues old row `rows[i]` (rows may repeat).
@@ -654,6 +712,16 @@ impl Llama {
         // A single sequence extends the shared part while nothing else holds it; otherwise every row
         // gets its own positions.
         let to_base = rows == 1 && store.tail_len == 0 && Arc::get_mut(&mut store.base).is_some();
+        if to_base {
+            // Positions past `base_len` left by a cut while the vectors were shared (see `FlatKv`).
+            let keep = store.base_len * width;
+            if let Some(base) = Arc::get_mut(&mut store.base) {
+                for (k, v) in base.iter_mut() {
+                    k.truncate(keep);
+                    v.truncate(keep);
+                }
+            }
+        }
         let ids: Vec<u32> = tokens.iter().flatten().copied().collect();
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
@@ -768,7 +836,8 @@ impl Llama {
             Tensor::from_vec(y, (b, 1, hidden), &self.device)?
         } else {
             let q = q.flatten_all()?.to_vec1::<f32>()?;
-            let y = self.prefill_attention(&q, b, seq, store, block);
+            let base_len = store.base_len + if to_base { seq } else { 0 };
+            let y = self.prefill_attention(&q, b, seq, (store, base_len), block);
             Tensor::from_vec(y, (b, seq, hidden), &self.device)?
         };
         layer.wo.forward(&y)
@@ -783,7 +852,7 @@ impl Llama {
         q: &[f32],
         rows: usize,
         seq: usize,
-        store: &FlatKv,
+        (store, base_len): (&FlatKv, usize),
         block: usize,
     ) -> Vec<f32> {
         let c = &self.config;
@@ -794,7 +863,7 @@ impl Llama {
         let mut y = vec![0f32; rows * seq * heads * d];
         let mut scores = Vec::new();
         for row in 0..rows {
-            let (k, v) = store.gather(block, row);
+            let (k, v) = store.gather(block, row, base_len);
             let len = k.len() / width;
             let first = len - seq;
             for h in 0..heads {

@@ -254,6 +254,96 @@ fn a_long_prompt_is_read_one_piece_per_step_and_a_piece_at_a_time_gives_the_same
 }
 
 #[test]
+fn beams_share_one_copy_of_the_prompt_and_a_reused_prompt_gives_the_same_logits() {
+    let engine = common::engine();
+    let code = long_function();
+    let model = engine.model();
+    let ids = engine.tokenizer().encode(&code).expect("encodes");
+    let (half, n) = (200, 420);
+    let read = |cache: &mut infill::model::KvCache, from: usize| {
+        cache.reserve_prompt(n - from);
+        model
+            .logits(&[ids[from..n].to_vec()], cache)
+            .expect("runs")
+            .remove(0)
+    };
+    // The yardstick: a fresh cache that reads the first `half` tokens, then the rest.
+    let mut fresh = model.new_cache();
+    model
+        .logits(&[ids[..half].to_vec()], &mut fresh)
+        .expect("runs");
+    let want = read(&mut fresh, half);
+    assert_eq!(fresh.shared_positions(), n);
+    // As the engine reuses a prompt: a clone of a longer cache (still held elsewhere), cut to `half`.
+    let mut longer = model.new_cache();
+    model
+        .logits(&[ids[..n + 30].to_vec()], &mut longer)
+        .expect("runs");
+    let mut reused = longer.clone();
+    reused.truncate(half).expect("cuts");
+    let got = read(&mut reused, half);
+    assert!(got
+        .iter()
+        .zip(&want)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert_eq!(
+        reused.shared_positions(),
+        n,
+        "the prompt went to the row's own part"
+    );
+    // Five beams step over the shared prompt: each row's logits are those of one row on its own.
+    let next: Vec<u32> = ids[n..n + 5].to_vec();
+    let mut beams = reused.clone();
+    let rows = model
+        .logits(
+            &next.iter().map(|&t| vec![t]).collect::<Vec<_>>(),
+            &mut beams,
+        )
+        .expect("steps");
+    assert_eq!(beams.shared_positions(), n);
+    for (row, &t) in rows.iter().zip(&next) {
+        let mut one = fresh.clone();
+        let alone = model.logits(&[vec![t]], &mut one).expect("steps").remove(0);
+        assert!(row
+            .iter()
+            .zip(&alone)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+    // The longer cache it was cut from still gives its own logits.
+    let mut again = longer.clone();
+    let after_longer = model
+        .logits(&[vec![ids[n + 30]]], &mut again)
+        .expect("steps");
+    let mut direct = model.new_cache();
+    model
+        .logits(&[ids[..n + 30].to_vec()], &mut direct)
+        .expect("runs");
+    let direct = model
+        .logits(&[vec![ids[n + 30]]], &mut direct)
+        .expect("steps");
+    assert_eq!(after_longer, direct);
+
+    // The engine: a 5-beam search holds its prompt once, the first time and when the prompt is reused.
+    for _ in 0..2 {
+        let mut run = engine
+            .start(&code, 60, config(5, "single"), 0.0)
+            .expect("starts");
+        let mut checked = false;
+        loop {
+            match engine.step(&mut run, 0.0).expect("steps") {
+                StepOutcome::Running(beams) if !beams.is_empty() && !checked => {
+                    assert_eq!(run.shared_prompt_positions(), run.prompt_tokens);
+                    checked = true;
+                }
+                StepOutcome::Running(_) => {}
+                StepOutcome::Done(_) => break,
+            }
+        }
+        assert!(checked);
+    }
+}
+
+#[test]
 fn a_paste_far_longer_than_the_context_keeps_the_lines_around_the_hole() {
     // About 3 MB of code, 120,000 lines: the prompt is cut from the lines nearest the hole without
     // tokenizing the rest (which took 13 s and 1.3 GB more before), and the cut is the same as for a text

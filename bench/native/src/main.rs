@@ -32,22 +32,40 @@ struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+/// Bytes allocated and not yet freed, and the most there ever were since the last [`reset_peak`].
+static LIVE: AtomicU64 = AtomicU64::new(0);
+static PEAK: AtomicU64 = AtomicU64::new(0);
+
+fn grow(by: u64) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+/// Starts a new peak from the bytes live now; returns the old peak.
+fn reset_peak() -> u64 {
+    PEAK.swap(LIVE.load(Ordering::Relaxed), Ordering::Relaxed)
+}
 
 // SAFETY: every call is forwarded unchanged to the system allocator.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        grow(layout.size() as u64);
         // SAFETY: same layout, as the caller promised.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
         // SAFETY: `ptr` came from `alloc` above with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        // Counted as the new block allocated before the old one is freed (a moving realloc's worst case).
+        grow(new_size as u64);
+        LIVE.fetch_sub(layout.size() as u64, Ordering::Relaxed);
         // SAFETY: forwarded as received.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -133,6 +151,8 @@ fn search(
     let config = GenerationConfig::from_settings(&settings).map_err(|e| e.to_string())?;
     let clock = Instant::now();
     let now = || clock.elapsed().as_secs_f64() * 1000.0;
+    reset_peak();
+    let mut prefill_peak = None;
     let t = Instant::now();
     let mut run = engine
         .start(code, line, config, now())
@@ -142,17 +162,28 @@ fn search(
     let mut prefill_ms = ms(t);
     let prompt_tokens = run.prompt_tokens;
     let (mut step_ms, mut allocs, mut alloc_bytes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut step_peak = Vec::new();
     loop {
         let (a0, b0) = (
             ALLOCS.load(Ordering::Relaxed),
             BYTES.load(Ordering::Relaxed),
         );
+        let peak_before = PEAK.load(Ordering::Relaxed);
+        let live_before = LIVE.load(Ordering::Relaxed);
+        PEAK.store(live_before, Ordering::Relaxed);
         let t = Instant::now();
         let outcome = engine.step(&mut run, now()).map_err(|e| e.to_string())?;
+        let this_peak = PEAK.load(Ordering::Relaxed);
+        step_peak.push((this_peak - live_before, LIVE.load(Ordering::Relaxed) as i64 - live_before as i64));
+        PEAK.fetch_max(peak_before, Ordering::Relaxed);
         let elapsed = ms(t);
         if matches!(&outcome, StepOutcome::Running(b) if b.is_empty()) && run.steps() == 0 {
             prefill_ms += elapsed;
             continue;
+        }
+        if prefill_peak.is_none() {
+            // The first decoding step ran with the prompt's last piece; its peak counts for both.
+            prefill_peak = Some(PEAK.load(Ordering::Relaxed));
         }
         if let StepOutcome::Done(report) = outcome {
             return Ok(json!({
@@ -164,6 +195,9 @@ fn search(
                 "step_ms": step_ms,
                 "step_allocs": allocs,
                 "step_alloc_bytes": alloc_bytes,
+                "peak_heap_prefill_bytes": prefill_peak,
+                "step_peak_and_growth_bytes": step_peak,
+                "peak_heap_bytes": reset_peak(),
                 "completion": report.completion,
             }));
         }
@@ -208,6 +242,7 @@ fn run() -> Result<Value, String> {
     let code = std::fs::read_to_string(&args.file).map_err(|e| format!("{}: {e}", args.file))?;
     let mut runs = Vec::new();
     for _ in 0..args.runs {
+        reset_peak();
         let t = Instant::now();
         let options = LoadOptions {
             requantize_q8: args.requantize,
@@ -215,9 +250,16 @@ fn run() -> Result<Value, String> {
         let engine = Engine::from_gguf_bytes_with(&bytes, &args.model, options)
             .map_err(|e| e.to_string())?;
         let load_ms = ms(t);
+        let (heap_after_load, heap_load_peak) = (LIVE.load(Ordering::Relaxed), reset_peak());
         let greedy = search(&engine, &code, args.line, 1, args.greedy_tokens)?;
         let beams = search(&engine, &code, args.line, 5, args.beam_tokens)?;
-        runs.push(json!({ "load_ms": load_ms, "greedy": greedy, "beams": beams }));
+        runs.push(json!({
+            "load_ms": load_ms,
+            "heap_after_load_bytes": heap_after_load,
+            "peak_heap_load_bytes": heap_load_peak,
+            "greedy": greedy,
+            "beams": beams,
+        }));
     }
     Ok(json!({
         "model": args.model,
