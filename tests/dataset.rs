@@ -312,6 +312,44 @@ fn the_split_rebuilds_the_function_or_the_file() {
 }
 
 #[test]
+fn named_unicode_escapes_parse_as_cpython_parses_them() {
+    // Spans from CPython 3.11's `ast` on this text. Infill checks `\N{…}` names by shape only
+    // (crates/unicode_names2): real names pass, as in CPython.
+    let code = r#"BULLET = "\N{BULLET}"
+
+
+def arrow(label):
+    """Label with an arrow: \N{RIGHTWARDS ARROW}."""
+    return f"{label} \N{rightwards arrow} \N{CJK UNIFIED IDEOGRAPH-4E00}"
+
+
+def bytes_are_not_names():
+    return b"\N{BULLET}", r"\N{not checked}"
+"#;
+    assert_eq!(
+        extract_functions("ucn.py", code.as_bytes()),
+        Ok(spans(
+            "ucn.py",
+            &[("arrow", 4, 6), ("bytes_are_not_names", 9, 10)]
+        ))
+    );
+    // CPython rejects all three. A malformed name is a syntax error in Infill too; a well-formed name
+    // that names no character is not (the documented difference).
+    for (text, infill_rejects) in [
+        ("x = \"\\N{BULLET\"\n", true),
+        ("x = \"\\N{SNOW_MAN}\"\n", true),
+        ("x = \"\\N{NO SUCH CHARACTER}\"\n", false),
+    ] {
+        let got = extract_functions("bad.py", text.as_bytes());
+        assert_eq!(
+            matches!(got, Err(SkipReason::Syntax { .. })),
+            infill_rejects,
+            "{text}: {got:?}"
+        );
+    }
+}
+
+#[test]
 fn crlf_bom_tabs_and_form_feeds_are_handled() {
     let config = DatasetConfig {
         mode: MaskMode::EveryLine,
