@@ -276,8 +276,9 @@ pub fn silu_in_place(xs: &mut [f32]) {
 pub struct Q8Matrix {
     rows: usize,
     cols: usize,
-    /// rows × blocks scales, already converted from f16.
-    scales: Vec<f32>,
+    /// rows × blocks scales, as the file stores them (f16 bits), converted by [`f16_to_f32`] where
+    /// they are used: half the memory of f32 scales (8 MB less for SmolLM2).
+    scales: Vec<u16>,
     /// rows × cols quantized weights.
     qs: Vec<i8>,
 }
@@ -403,8 +404,7 @@ impl Q8Matrix {
             )));
         }
         for block in data.chunks_exact(2 + QK) {
-            self.scales
-                .push(f16::from_le_bytes([block[0], block[1]]).to_f32());
+            self.scales.push(u16::from_le_bytes([block[0], block[1]]));
             self.qs.extend(block[2..].iter().map(|&b| b as i8));
         }
         Ok(())
@@ -422,7 +422,7 @@ impl Q8Matrix {
         out.extend(
             qs.iter()
                 .enumerate()
-                .map(|(i, &q)| q as f32 * scales[i / QK]),
+                .map(|(i, &q)| q as f32 * f16_to_f32(scales[i / QK])),
         );
     }
 
@@ -438,7 +438,9 @@ impl Q8Matrix {
             .qs
             .iter()
             .enumerate()
-            .map(|(i, &q)| q as f32 * self.scales[(i / self.cols) * b + (i % self.cols) / QK])
+            .map(|(i, &q)| {
+                q as f32 * f16_to_f32(self.scales[(i / self.cols) * b + (i % self.cols) / QK])
+            })
             .collect();
         Ok(Tensor::from_vec(
             values,
@@ -501,7 +503,7 @@ impl Q8Matrix {
         out
     }
 
-    fn row(&self, n: usize) -> (&[i8], &[f32]) {
+    fn row(&self, n: usize) -> (&[i8], &[u16]) {
         let b = self.cols / QK;
         (
             &self.qs[n * self.cols..(n + 1) * self.cols],
@@ -546,8 +548,26 @@ impl Q8Matrix {
     }
 }
 
+/// An f16 (its bits) as f32, exactly (every f16 is an f32), with integer operations and one
+/// multiplication by a power of two, so that it is cheap enough for the matrix kernels' inner loop: the
+/// magnitude's bits moved to an f32's places make the value 2^-112 times too small (or a subnormal f32
+/// for a subnormal f16), and the product by 2^112 is exact. Infinities and NaNs keep their class.
+#[inline(always)]
+pub(crate) fn f16_to_f32(bits: u16) -> f32 {
+    let bits = bits as u32;
+    let sign = (bits & 0x8000) << 16;
+    let mag = bits & 0x7fff;
+    let value = if mag >= 0x7c00 {
+        f32::from_bits(0x7f80_0000 | ((mag & 0x3ff) << 13))
+    } else {
+        // 0x7780_0000 is 2^112.
+        f32::from_bits(mag << 13) * f32::from_bits(0x7780_0000)
+    };
+    f32::from_bits(value.to_bits() | sign)
+}
+
 /// A weight row (its bytes and block scales) or an activation row (widened bytes and scales).
-type WRow<'a> = (&'a [i8], &'a [f32]);
+type WRow<'a> = (&'a [i8], &'a [u16]);
 type ARow<'a> = (&'a [i16], &'a [f32]);
 
 /// `W` weight rows against `R` activation rows, every pair computed as [`dot_scalar`] does.
@@ -599,7 +619,7 @@ pub(crate) fn dot_scalar((w, wd): WRow, (a, ad): ARow) -> f32 {
                 *lane += w[i] as i32 * a[i] as i32 + w[i + 1] as i32 * a[i + 1] as i32;
             }
         }
-        let d = dw * da;
+        let d = f16_to_f32(dw) * da;
         for (acc, &lane) in acc.iter_mut().zip(&lanes) {
             *acc += lane as f32 * d;
         }
@@ -608,11 +628,23 @@ pub(crate) fn dot_scalar((w, wd): WRow, (a, ad): ARow) -> f32 {
 }
 
 mod simd {
+    /// Blocks whose weight scales are converted at once (a stack array per weight row).
     #[cfg(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
         target_arch = "x86_64"
     ))]
-    use super::{ARow, WRow, QK};
+    const CHUNK: usize = 64;
+    /// 2^112: an f16's magnitude bits moved to an f32's places, times this, is the f16's value.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    const TWO_POW_112: f32 = f32::from_bits(0x7780_0000);
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    use super::{f16_to_f32, ARow, WRow, QK};
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
@@ -623,32 +655,71 @@ mod simd {
         use std::arch::wasm32::*;
         let blocks = w[0].1.len();
         let mut acc = [[f32x4_splat(0.0); R]; W];
-        for blk in 0..blocks {
-            for i in 0..W {
-                // SAFETY: blk < blocks and every row holds `blocks` whole blocks.
-                unsafe {
-                    let wp = w[i].0.as_ptr().add(blk * QK);
-                    let lo = v128_load(wp as *const v128);
-                    let hi = v128_load(wp.add(16) as *const v128);
-                    let w0 = i16x8_extend_low_i8x16(lo);
-                    let w1 = i16x8_extend_high_i8x16(lo);
-                    let w2 = i16x8_extend_low_i8x16(hi);
-                    let w3 = i16x8_extend_high_i8x16(hi);
-                    let dw = *w[i].1.get_unchecked(blk);
-                    for j in 0..R {
-                        let ap = a[j].0.as_ptr().add(blk * QK);
-                        let s = i32x4_dot_i16x8(w0, v128_load(ap as *const v128));
-                        let s =
-                            i32x4_add(s, i32x4_dot_i16x8(w1, v128_load(ap.add(8) as *const v128)));
-                        let s =
-                            i32x4_add(s, i32x4_dot_i16x8(w2, v128_load(ap.add(16) as *const v128)));
-                        let s =
-                            i32x4_add(s, i32x4_dot_i16x8(w3, v128_load(ap.add(24) as *const v128)));
-                        let d = f32x4_splat(dw * *a[j].1.get_unchecked(blk));
-                        acc[i][j] = f32x4_add(acc[i][j], f32x4_mul(f32x4_convert_i32x4(s), d));
+        // Each weight row's block scales as f32, converted a chunk at a time, four per instruction
+        // (the values of [`f16_to_f32`]).
+        let mut dws = [[0f32; CHUNK]; W];
+        let mut start = 0;
+        while start < blocks {
+            let n = CHUNK.min(blocks - start);
+            for (i, d) in dws.iter_mut().enumerate() {
+                let src = &w[i].1[start..start + n];
+                let mut k = 0;
+                while k + 4 <= n {
+                    // SAFETY: k + 4 <= n, so the 8 bytes read and the 16 written are inside `src` and `d`.
+                    unsafe {
+                        let h = v128_load64_zero(src.as_ptr().add(k) as *const u64);
+                        let h = u32x4_extend_low_u16x8(h);
+                        let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
+                        let mag = v128_and(h, u32x4_splat(0x7fff));
+                        let normal = f32x4_mul(i32x4_shl(mag, 13), f32x4_splat(TWO_POW_112));
+                        let special = v128_or(
+                            u32x4_splat(0x7f80_0000),
+                            i32x4_shl(v128_and(mag, u32x4_splat(0x3ff)), 13),
+                        );
+                        let is_special = u32x4_ge(mag, u32x4_splat(0x7c00));
+                        let v = v128_or(v128_bitselect(special, normal, is_special), sign);
+                        v128_store(d.as_mut_ptr().add(k) as *mut v128, v);
+                    }
+                    k += 4;
+                }
+                for (d, &h) in d[k..n].iter_mut().zip(&src[k..]) {
+                    *d = f16_to_f32(h);
+                }
+            }
+            for blk in start..start + n {
+                for i in 0..W {
+                    // SAFETY: blk < blocks and every row holds `blocks` whole blocks.
+                    unsafe {
+                        let wp = w[i].0.as_ptr().add(blk * QK);
+                        let lo = v128_load(wp as *const v128);
+                        let hi = v128_load(wp.add(16) as *const v128);
+                        let w0 = i16x8_extend_low_i8x16(lo);
+                        let w1 = i16x8_extend_high_i8x16(lo);
+                        let w2 = i16x8_extend_low_i8x16(hi);
+                        let w3 = i16x8_extend_high_i8x16(hi);
+                        let dw = *dws[i].get_unchecked(blk - start);
+                        for j in 0..R {
+                            let ap = a[j].0.as_ptr().add(blk * QK);
+                            let s = i32x4_dot_i16x8(w0, v128_load(ap as *const v128));
+                            let s = i32x4_add(
+                                s,
+                                i32x4_dot_i16x8(w1, v128_load(ap.add(8) as *const v128)),
+                            );
+                            let s = i32x4_add(
+                                s,
+                                i32x4_dot_i16x8(w2, v128_load(ap.add(16) as *const v128)),
+                            );
+                            let s = i32x4_add(
+                                s,
+                                i32x4_dot_i16x8(w3, v128_load(ap.add(24) as *const v128)),
+                            );
+                            let d = f32x4_splat(dw * *a[j].1.get_unchecked(blk));
+                            acc[i][j] = f32x4_add(acc[i][j], f32x4_mul(f32x4_convert_i32x4(s), d));
+                        }
                     }
                 }
             }
+            start += n;
         }
         let mut out = [[0f32; R]; W];
         for i in 0..W {
@@ -674,28 +745,66 @@ mod simd {
         // SAFETY: SSE2 is always present on x86_64; every pointer below stays inside its row.
         unsafe {
             let mut acc = [[_mm_setzero_ps(); R]; W];
-            for blk in 0..blocks {
-                for i in 0..W {
-                    let wp = w[i].0.as_ptr().add(blk * QK);
-                    let lo = _mm_loadu_si128(wp as *const __m128i);
-                    let hi = _mm_loadu_si128(wp.add(16) as *const __m128i);
-                    // i8 → i16 sign extension in SSE2: each byte into both halves, shift right.
-                    let w0 = _mm_srai_epi16(_mm_unpacklo_epi8(lo, lo), 8);
-                    let w1 = _mm_srai_epi16(_mm_unpackhi_epi8(lo, lo), 8);
-                    let w2 = _mm_srai_epi16(_mm_unpacklo_epi8(hi, hi), 8);
-                    let w3 = _mm_srai_epi16(_mm_unpackhi_epi8(hi, hi), 8);
-                    let dw = *w[i].1.get_unchecked(blk);
-                    for j in 0..R {
-                        let ap = a[j].0.as_ptr().add(blk * QK);
-                        let load = |k: usize| _mm_loadu_si128(ap.add(k) as *const __m128i);
-                        let s = _mm_madd_epi16(w0, load(0));
-                        let s = _mm_add_epi32(s, _mm_madd_epi16(w1, load(8)));
-                        let s = _mm_add_epi32(s, _mm_madd_epi16(w2, load(16)));
-                        let s = _mm_add_epi32(s, _mm_madd_epi16(w3, load(24)));
-                        let d = _mm_set1_ps(dw * *a[j].1.get_unchecked(blk));
-                        acc[i][j] = _mm_add_ps(acc[i][j], _mm_mul_ps(_mm_cvtepi32_ps(s), d));
+            // As in `tile_wasm`: each weight row's scales as f32, a chunk at a time.
+            let mut dws = [[0f32; CHUNK]; W];
+            let mut start = 0;
+            while start < blocks {
+                let n = CHUNK.min(blocks - start);
+                for (i, d) in dws.iter_mut().enumerate() {
+                    let src = &w[i].1[start..start + n];
+                    let mut k = 0;
+                    while k + 4 <= n {
+                        let h = _mm_loadl_epi64(src.as_ptr().add(k) as *const __m128i);
+                        let h = _mm_unpacklo_epi16(h, _mm_setzero_si128());
+                        let sign = _mm_slli_epi32(_mm_and_si128(h, _mm_set1_epi32(0x8000)), 16);
+                        let mag = _mm_and_si128(h, _mm_set1_epi32(0x7fff));
+                        let normal = _mm_castps_si128(_mm_mul_ps(
+                            _mm_castsi128_ps(_mm_slli_epi32(mag, 13)),
+                            _mm_set1_ps(TWO_POW_112),
+                        ));
+                        let special = _mm_or_si128(
+                            _mm_set1_epi32(0x7f80_0000),
+                            _mm_slli_epi32(_mm_and_si128(mag, _mm_set1_epi32(0x3ff)), 13),
+                        );
+                        let is_special = _mm_cmpgt_epi32(mag, _mm_set1_epi32(0x7bff));
+                        let v = _mm_or_si128(
+                            _mm_and_si128(is_special, special),
+                            _mm_andnot_si128(is_special, normal),
+                        );
+                        _mm_storeu_ps(
+                            d.as_mut_ptr().add(k),
+                            _mm_castsi128_ps(_mm_or_si128(v, sign)),
+                        );
+                        k += 4;
+                    }
+                    for (d, &h) in d[k..n].iter_mut().zip(&src[k..]) {
+                        *d = f16_to_f32(h);
                     }
                 }
+                for blk in start..start + n {
+                    for i in 0..W {
+                        let wp = w[i].0.as_ptr().add(blk * QK);
+                        let lo = _mm_loadu_si128(wp as *const __m128i);
+                        let hi = _mm_loadu_si128(wp.add(16) as *const __m128i);
+                        // i8 → i16 sign extension in SSE2: each byte into both halves, shift right.
+                        let w0 = _mm_srai_epi16(_mm_unpacklo_epi8(lo, lo), 8);
+                        let w1 = _mm_srai_epi16(_mm_unpackhi_epi8(lo, lo), 8);
+                        let w2 = _mm_srai_epi16(_mm_unpacklo_epi8(hi, hi), 8);
+                        let w3 = _mm_srai_epi16(_mm_unpackhi_epi8(hi, hi), 8);
+                        let dw = *dws[i].get_unchecked(blk - start);
+                        for j in 0..R {
+                            let ap = a[j].0.as_ptr().add(blk * QK);
+                            let load = |k: usize| _mm_loadu_si128(ap.add(k) as *const __m128i);
+                            let s = _mm_madd_epi16(w0, load(0));
+                            let s = _mm_add_epi32(s, _mm_madd_epi16(w1, load(8)));
+                            let s = _mm_add_epi32(s, _mm_madd_epi16(w2, load(16)));
+                            let s = _mm_add_epi32(s, _mm_madd_epi16(w3, load(24)));
+                            let d = _mm_set1_ps(dw * *a[j].1.get_unchecked(blk));
+                            acc[i][j] = _mm_add_ps(acc[i][j], _mm_mul_ps(_mm_cvtepi32_ps(s), d));
+                        }
+                    }
+                }
+                start += n;
             }
             let mut out = [[0f32; R]; W];
             for i in 0..W {
@@ -885,8 +994,7 @@ mod tests {
             let whole = QTensor::quantize(&dense, GgmlDType::Q8_0).unwrap();
             let theirs = Q8Matrix::from_qtensor(&whole).unwrap().unwrap();
             assert_eq!(ours.qs, theirs.qs, "{dtype:?}");
-            let bits = |m: &Q8Matrix| m.scales.iter().map(|s| s.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&ours), bits(&theirs), "{dtype:?}");
+            assert_eq!(ours.scales, theirs.scales, "{dtype:?}");
             // A row looked up as an embedding is the row of candle's dequantized table.
             let table = whole
                 .dequantize(&Device::Cpu)
@@ -899,6 +1007,18 @@ mod tests {
                 let got: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
                 let want: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
                 assert_eq!(got, want, "{dtype:?} row {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn f16_to_f32_is_the_exact_conversion_for_every_f16() {
+        for bits in 0..=u16::MAX {
+            let (ours, theirs) = (f16_to_f32(bits), f16::from_bits(bits).to_f32());
+            if theirs.is_nan() {
+                assert!(ours.is_nan(), "{bits:#06x}");
+            } else {
+                assert_eq!(ours.to_bits(), theirs.to_bits(), "{bits:#06x}");
             }
         }
     }

@@ -205,6 +205,9 @@ struct FlatKv {
     /// Per row, per block, the row's own positions after `base_len`.
     tails: Vec<Vec<BlockKv>>,
     tail_len: usize,
+    /// Positions a row's own vectors are sized for when they are made or copied (see
+    /// [`KvCache::reserve_tails`]); beyond it they grow as vectors do.
+    tail_room: usize,
 }
 
 impl FlatKv {
@@ -215,6 +218,16 @@ impl FlatKv {
             base_len: 0,
             tails: vec![vec![(Vec::new(), Vec::new()); blocks]],
             tail_len: 0,
+            tail_room: 0,
+        }
+    }
+
+    fn reserve_tails(&mut self, positions: usize) {
+        self.tail_room = positions;
+        let (want, have) = (positions * self.width, self.tail_len * self.width);
+        for (k, v) in self.tails.iter_mut().flatten() {
+            k.reserve_exact(want.saturating_sub(have));
+            v.reserve_exact(want.saturating_sub(have));
         }
     }
 
@@ -264,7 +277,7 @@ impl FlatKv {
             .into_iter()
             .map(Some)
             .collect();
-        let spare = 16 * self.width;
+        let room = (self.tail_len + 16).max(self.tail_room) * self.width;
         for &r in rows {
             uses[r] -= 1;
             let row = if uses[r] == 0 {
@@ -274,7 +287,7 @@ impl FlatKv {
                     row.iter()
                         .map(|(k, v)| {
                             let copy = |x: &Vec<f32>| {
-                                let mut c = Vec::with_capacity(x.len() + spare);
+                                let mut c = Vec::with_capacity(room.max(x.len()));
                                 c.extend_from_slice(x);
                                 c
                             };
@@ -422,6 +435,16 @@ impl KvCache {
         }
     }
 
+    /// Sizes each row's own vectors, and those of rows copied from them later, for `positions`
+    /// positions after the shared ones, so that a search of known length grows none of them step by
+    /// step (a vector that grows by doubling leaves its old copy behind, which in wasm memory is never
+    /// given back). Changes no value. Does nothing for GPT-BigCode's tensors.
+    pub fn reserve_tails(&mut self, positions: usize) {
+        if let Some(flat) = &mut self.flat {
+            flat.reserve_tails(positions);
+        }
+    }
+
     /// Keeps rows so that new row `i` continues old row `rows[i]` (rows may repeat).
     pub fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
         if let Some(flat) = &mut self.flat {
@@ -566,6 +589,9 @@ impl Llama {
         let embed_q = tensor("token_embd.weight")?;
         let (embed, tied) = match q8_matrix(&embed_q, options)? {
             Some(m) => {
+                // The file's copy is freed now, not at the end of the load, when every other weight
+                // is in memory too (18 MB for SmolLM2's Q4_1 embedding, 30 MB for a Q8_0 one).
+                drop(embed_q);
                 let m = Arc::new(m);
                 (TokenEmbedding::Q8(m.clone()), Linear::Q8(m))
             }
@@ -574,9 +600,13 @@ impl Llama {
                 Linear::new(embed_q, options)?,
             ),
         };
-        let output = match tensor("output.weight") {
-            Ok(t) => Linear::new(t, options)?,
-            Err(_) => tied,
+        // Looked up first: a tied model has no `output.weight`, and the failed read's error would be
+        // formatted for nothing (natively, with RUST_BACKTRACE set, that resolves a backtrace and keeps
+        // 26 MB of debug information for the rest of the run).
+        let output = if content.tensor_infos.contains_key("output.weight") {
+            Linear::new(tensor("output.weight")?, options)?
+        } else {
+            tied
         };
         let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
         let mut layers = Vec::with_capacity(n_layer);
@@ -766,19 +796,25 @@ impl Llama {
         let mut input = vec![last];
         input.extend_from_slice(&tokens[..tokens.len() - 1]);
         let h = self.hidden(&[input], &mut c)?.squeeze(0)?.contiguous()?;
-        let logits = self.output.forward(&h)?.to_dtype(DType::F32)?;
-        let logits = logits.to_vec2::<f32>()?;
-        // In f64, with this crate's own exp and ln (the same bits in the page and the CLI).
-        Ok(tokens
-            .iter()
-            .zip(&logits)
-            .map(|(&t, row)| {
-                kernels::log_softmax(row)
-                    .get(t as usize)
-                    .copied()
-                    .unwrap_or(f64::NEG_INFINITY)
-            })
-            .sum())
+        drop(c);
+        // The logits of four positions at a time (the matrix kernel's group; every position's logits
+        // have the same bits however many go together), so that a reranked line never holds
+        // positions × vocabulary floats (three copies of 4 MB for 20 tokens of SmolLM2).
+        let mut logprobs = Vec::with_capacity(tokens.len());
+        for (start, group) in tokens.chunks(4).enumerate() {
+            let rows = h.narrow(0, start * 4, group.len())?;
+            let logits = self.output.forward(&rows)?.to_dtype(DType::F32)?;
+            // In f64, with this crate's own exp and ln (the same bits in the page and the CLI).
+            for (&t, row) in group.iter().zip(logits.to_vec2::<f32>()?) {
+                logprobs.push(
+                    kernels::log_softmax(&row)
+                        .get(t as usize)
+                        .copied()
+                        .unwrap_or(f64::NEG_INFINITY),
+                );
+            }
+        }
+        Ok(logprobs.iter().sum())
     }
 
     /// Mean of the last hidden states (after the final norm) over the tokens of `ids`, run on their own.

@@ -222,6 +222,9 @@ impl WorkerEngine {
         else {
             return error(None, "start expects a `complete` request");
         };
+        // A new completion replaces the running one: dropped first, so that its cache is freed (and the
+        // engine's cached prompt is no longer shared with it) before the new prompt is read.
+        self.run = None;
         let Some(engine) = &self.engine else {
             return error(Some(id), "no model is loaded yet");
         };
