@@ -35,11 +35,14 @@ browser-test: build
 	cargo test --locked --release --no-run
 	node tests/browser/run.mjs
 
+# bench/native has its own Cargo.lock (the crates.io unicode_names2) and so its own target folder: built into
+# target/ it replaced the main build's `infill` library with one linked against other candle artifacts, and the
+# next `cargo test` failed with "expected QTensor, found a different QTensor".
 # Speed: the page's engine in headless Chromium against wllama (llama.cpp in wasm) on the same model file,
 # and the same core natively; writes bench/results.md. Takes about 6 minutes of both cores.
 bench: build
 	cargo build --locked --release --bin infill
-	cd bench/native && CARGO_TARGET_DIR=../../target cargo build --locked --release
+	cd bench/native && CARGO_TARGET_DIR=../../target/bench-native cargo build --locked --release
 	npm ci --prefix bench --no-audit --no-fund
 	node bench/run.mjs
 

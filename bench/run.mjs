@@ -2,7 +2,7 @@
 // the same page and the same run, and the same core natively; medians of several runs, ratios taken run
 // by run. Writes bench/results.md (the table) and bench/out/last.json (every raw figure).
 //
-// Needs: dist/ from `trunk build --release`, target/release/infill, target/release/infill-bench
+// Needs: dist/ from `trunk build --release`, target/release/infill, target/bench-native/release/infill-bench
 // (bench/native), bench/node_modules (npm ci). Environment: BENCH_RUNS (default 3), BENCH_EASY40 (0 skips
 // the Easy 40 batch), CHROMIUM (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
@@ -19,7 +19,7 @@ const ROOT = join(BENCH, '..');
 const OUT = join(BENCH, 'out');
 const DIST = join(ROOT, 'dist');
 const CLI = join(ROOT, 'target', 'release', 'infill');
-const NATIVE = join(ROOT, 'target', 'release', 'infill-bench');
+const NATIVE = join(ROOT, 'target', 'bench-native', 'release', 'infill-bench');
 const MODEL_NAME = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 const MODEL = join(ROOT, 'models', MODEL_NAME);
 const Q8_NAME = 'SmolLM2-135M-Instruct.Q8_0.gguf';
