@@ -276,8 +276,7 @@ pub fn silu_in_place(xs: &mut [f32]) {
 pub struct Q8Matrix {
     rows: usize,
     cols: usize,
-    /// rows × blocks scales, as the file stores them (f16 bits), converted by [`f16_to_f32`] where
-    /// they are used: half the memory of f32 scales (8 MB less for SmolLM2).
+    /// rows × blocks scales, as the file stores them (f16 bits), converted to f32 where they are used: half the memory of f32 scales (8 MB less for SmolLM2).
     scales: Vec<u16>,
     /// rows × cols quantized weights.
     qs: Vec<i8>,
@@ -422,7 +421,7 @@ impl Q8Matrix {
         out.extend(
             qs.iter()
                 .enumerate()
-                .map(|(i, &q)| q as f32 * f16_to_f32(scales[i / QK])),
+                .map(|(i, &q)| q as f32 * f16::from_bits(scales[i / QK]).to_f32()),
         );
     }
 
@@ -439,7 +438,9 @@ impl Q8Matrix {
             .iter()
             .enumerate()
             .map(|(i, &q)| {
-                q as f32 * f16_to_f32(self.scales[(i / self.cols) * b + (i % self.cols) / QK])
+                q as f32
+                    * f16::from_bits(self.scales[(i / self.cols) * b + (i % self.cols) / QK])
+                        .to_f32()
             })
             .collect();
         Ok(Tensor::from_vec(
@@ -548,24 +549,6 @@ impl Q8Matrix {
     }
 }
 
-/// An f16 (its bits) as f32, exactly (every f16 is an f32), with integer operations and one
-/// multiplication by a power of two, so that it is cheap enough for the matrix kernels' inner loop: the
-/// magnitude's bits moved to an f32's places make the value 2^-112 times too small (or a subnormal f32
-/// for a subnormal f16), and the product by 2^112 is exact. Infinities and NaNs keep their class.
-#[inline(always)]
-pub(crate) fn f16_to_f32(bits: u16) -> f32 {
-    let bits = bits as u32;
-    let sign = (bits & 0x8000) << 16;
-    let mag = bits & 0x7fff;
-    let value = if mag >= 0x7c00 {
-        f32::from_bits(0x7f80_0000 | ((mag & 0x3ff) << 13))
-    } else {
-        // 0x7780_0000 is 2^112.
-        f32::from_bits(mag << 13) * f32::from_bits(0x7780_0000)
-    };
-    f32::from_bits(value.to_bits() | sign)
-}
-
 /// A weight row (its bytes and block scales) or an activation row (widened bytes and scales).
 type WRow<'a> = (&'a [i8], &'a [u16]);
 type ARow<'a> = (&'a [i16], &'a [f32]);
@@ -619,7 +602,7 @@ pub(crate) fn dot_scalar((w, wd): WRow, (a, ad): ARow) -> f32 {
                 *lane += w[i] as i32 * a[i] as i32 + w[i + 1] as i32 * a[i + 1] as i32;
             }
         }
-        let d = f16_to_f32(dw) * da;
+        let d = f16::from_bits(dw).to_f32() * da;
         for (acc, &lane) in acc.iter_mut().zip(&lanes) {
             *acc += lane as f32 * d;
         }
@@ -644,7 +627,85 @@ mod simd {
         all(target_arch = "wasm32", target_feature = "simd128"),
         target_arch = "x86_64"
     ))]
-    use super::{f16_to_f32, ARow, WRow, QK};
+    use super::{ARow, WRow, QK};
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    use half::f16;
+
+    /// `src` (f16 bits) as f32 into `out`, four per instruction: the magnitude's bits moved to an f32's
+    /// places make the value 2^-112 times too small (or a subnormal f32 for a subnormal f16), and the
+    /// product by 2^112 is exact; infinities and NaNs keep their class. The values of `half`'s
+    /// conversion, which takes the last one to three.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    pub(super) fn scales(src: &[u16], out: &mut [f32]) {
+        use std::arch::wasm32::*;
+        let n = src.len().min(out.len());
+        let mut k = 0;
+        while k + 4 <= n {
+            // SAFETY: k + 4 <= n, so the 8 bytes read and the 16 written are inside `src` and `out`.
+            unsafe {
+                let h = v128_load64_zero(src.as_ptr().add(k) as *const u64);
+                let h = u32x4_extend_low_u16x8(h);
+                let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
+                let mag = v128_and(h, u32x4_splat(0x7fff));
+                let normal = f32x4_mul(i32x4_shl(mag, 13), f32x4_splat(TWO_POW_112));
+                let special = v128_or(
+                    u32x4_splat(0x7f80_0000),
+                    i32x4_shl(v128_and(mag, u32x4_splat(0x3ff)), 13),
+                );
+                let is_special = u32x4_ge(mag, u32x4_splat(0x7c00));
+                let v = v128_or(v128_bitselect(special, normal, is_special), sign);
+                v128_store(out.as_mut_ptr().add(k) as *mut v128, v);
+            }
+            k += 4;
+        }
+        for (d, &h) in out[k..n].iter_mut().zip(&src[k..n]) {
+            *d = f16::from_bits(h).to_f32();
+        }
+    }
+
+    /// As the wasm `scales`, with SSE2.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(super) fn scales(src: &[u16], out: &mut [f32]) {
+        use std::arch::x86_64::*;
+        let n = src.len().min(out.len());
+        let mut k = 0;
+        while k + 4 <= n {
+            // SAFETY: SSE2 is part of x86_64; k + 4 <= n, so the 8 bytes read and the 16 written are
+            // inside `src` and `out`.
+            unsafe {
+                let h = _mm_loadl_epi64(src.as_ptr().add(k) as *const __m128i);
+                let h = _mm_unpacklo_epi16(h, _mm_setzero_si128());
+                let sign = _mm_slli_epi32(_mm_and_si128(h, _mm_set1_epi32(0x8000)), 16);
+                let mag = _mm_and_si128(h, _mm_set1_epi32(0x7fff));
+                let normal = _mm_castps_si128(_mm_mul_ps(
+                    _mm_castsi128_ps(_mm_slli_epi32(mag, 13)),
+                    _mm_set1_ps(TWO_POW_112),
+                ));
+                let special = _mm_or_si128(
+                    _mm_set1_epi32(0x7f80_0000),
+                    _mm_slli_epi32(_mm_and_si128(mag, _mm_set1_epi32(0x3ff)), 13),
+                );
+                let is_special = _mm_cmpgt_epi32(mag, _mm_set1_epi32(0x7bff));
+                let v = _mm_or_si128(
+                    _mm_and_si128(is_special, special),
+                    _mm_andnot_si128(is_special, normal),
+                );
+                _mm_storeu_ps(
+                    out.as_mut_ptr().add(k),
+                    _mm_castsi128_ps(_mm_or_si128(v, sign)),
+                );
+            }
+            k += 4;
+        }
+        for (d, &h) in out[k..n].iter_mut().zip(&src[k..n]) {
+            *d = f16::from_bits(h).to_f32();
+        }
+    }
 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
@@ -655,36 +716,13 @@ mod simd {
         use std::arch::wasm32::*;
         let blocks = w[0].1.len();
         let mut acc = [[f32x4_splat(0.0); R]; W];
-        // Each weight row's block scales as f32, converted a chunk at a time, four per instruction
-        // (the values of [`f16_to_f32`]).
+        // Each weight row's block scales as f32, converted a chunk at a time ([`scales`]).
         let mut dws = [[0f32; CHUNK]; W];
         let mut start = 0;
         while start < blocks {
             let n = CHUNK.min(blocks - start);
             for (i, d) in dws.iter_mut().enumerate() {
-                let src = &w[i].1[start..start + n];
-                let mut k = 0;
-                while k + 4 <= n {
-                    // SAFETY: k + 4 <= n, so the 8 bytes read and the 16 written are inside `src` and `d`.
-                    unsafe {
-                        let h = v128_load64_zero(src.as_ptr().add(k) as *const u64);
-                        let h = u32x4_extend_low_u16x8(h);
-                        let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
-                        let mag = v128_and(h, u32x4_splat(0x7fff));
-                        let normal = f32x4_mul(i32x4_shl(mag, 13), f32x4_splat(TWO_POW_112));
-                        let special = v128_or(
-                            u32x4_splat(0x7f80_0000),
-                            i32x4_shl(v128_and(mag, u32x4_splat(0x3ff)), 13),
-                        );
-                        let is_special = u32x4_ge(mag, u32x4_splat(0x7c00));
-                        let v = v128_or(v128_bitselect(special, normal, is_special), sign);
-                        v128_store(d.as_mut_ptr().add(k) as *mut v128, v);
-                    }
-                    k += 4;
-                }
-                for (d, &h) in d[k..n].iter_mut().zip(&src[k..]) {
-                    *d = f16_to_f32(h);
-                }
+                scales(&w[i].1[start..start + n], &mut d[..n]);
             }
             for blk in start..start + n {
                 for i in 0..W {
@@ -751,35 +789,7 @@ mod simd {
             while start < blocks {
                 let n = CHUNK.min(blocks - start);
                 for (i, d) in dws.iter_mut().enumerate() {
-                    let src = &w[i].1[start..start + n];
-                    let mut k = 0;
-                    while k + 4 <= n {
-                        let h = _mm_loadl_epi64(src.as_ptr().add(k) as *const __m128i);
-                        let h = _mm_unpacklo_epi16(h, _mm_setzero_si128());
-                        let sign = _mm_slli_epi32(_mm_and_si128(h, _mm_set1_epi32(0x8000)), 16);
-                        let mag = _mm_and_si128(h, _mm_set1_epi32(0x7fff));
-                        let normal = _mm_castps_si128(_mm_mul_ps(
-                            _mm_castsi128_ps(_mm_slli_epi32(mag, 13)),
-                            _mm_set1_ps(TWO_POW_112),
-                        ));
-                        let special = _mm_or_si128(
-                            _mm_set1_epi32(0x7f80_0000),
-                            _mm_slli_epi32(_mm_and_si128(mag, _mm_set1_epi32(0x3ff)), 13),
-                        );
-                        let is_special = _mm_cmpgt_epi32(mag, _mm_set1_epi32(0x7bff));
-                        let v = _mm_or_si128(
-                            _mm_and_si128(is_special, special),
-                            _mm_andnot_si128(is_special, normal),
-                        );
-                        _mm_storeu_ps(
-                            d.as_mut_ptr().add(k),
-                            _mm_castsi128_ps(_mm_or_si128(v, sign)),
-                        );
-                        k += 4;
-                    }
-                    for (d, &h) in d[k..n].iter_mut().zip(&src[k..]) {
-                        *d = f16_to_f32(h);
-                    }
+                    scales(&w[i].1[start..start + n], &mut d[..n]);
                 }
                 for blk in start..start + n {
                     for i in 0..W {
@@ -1012,9 +1022,15 @@ mod tests {
     }
 
     #[test]
-    fn f16_to_f32_is_the_exact_conversion_for_every_f16() {
-        for bits in 0..=u16::MAX {
-            let (ours, theirs) = (f16_to_f32(bits), f16::from_bits(bits).to_f32());
+    #[cfg(target_arch = "x86_64")]
+    fn the_kernels_scale_conversion_is_the_exact_one_for_every_f16() {
+        let all: Vec<u16> = (0..=u16::MAX).collect();
+        let mut converted = vec![0f32; all.len()];
+        // An odd length, so the last values take the scalar path.
+        simd::scales(&all[..all.len() - 1], &mut converted[..all.len() - 1]);
+        simd::scales(&all[all.len() - 1..], &mut converted[all.len() - 1..]);
+        for (&bits, &ours) in all.iter().zip(&converted) {
+            let theirs = f16::from_bits(bits).to_f32();
             if theirs.is_nan() {
                 assert!(ours.is_nan(), "{bits:#06x}");
             } else {
