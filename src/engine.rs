@@ -458,15 +458,18 @@ impl Engine {
             .split_inclusive('\n')
             .take(run.rerank_lines + 1)
             .collect();
-        for b in beams.iter_mut() {
-            let ids = self
-                .tokenizer
-                .encode(&format!("{}{}{}", run.healed, b.text, suffix))?;
-            b.rerank = Some(self.model.continuation_logprob(
-                &run.prompt_cache,
-                run.last_prompt_token,
-                &ids,
-            )?);
+        let seqs = beams
+            .iter()
+            .map(|b| {
+                self.tokenizer
+                    .encode(&format!("{}{}{}", run.healed, b.text, suffix))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let scores =
+            self.model
+                .continuation_logprobs(&run.prompt_cache, run.last_prompt_token, &seqs)?;
+        for (b, score) in beams.iter_mut().zip(scores) {
+            b.rerank = Some(score);
         }
         beams.sort_by(|a, b| {
             b.rerank

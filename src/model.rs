@@ -785,36 +785,91 @@ impl Llama {
         Ok(logits.to_dtype(DType::F32)?.to_vec2::<f32>()?)
     }
 
-    /// The log-probability of `tokens` following what a one-row `cache` holds, whose last cached token
-    /// was `last` (the cache itself is not changed).
-    pub fn continuation_logprob(&self, cache: &KvCache, last: u32, tokens: &[u32]) -> Result<f64> {
-        if tokens.is_empty() {
-            return Ok(0.0);
-        }
-        let mut c = cache.clone();
-        c.truncate(c.len().saturating_sub(1))?;
-        let mut input = vec![last];
-        input.extend_from_slice(&tokens[..tokens.len() - 1]);
-        let h = self.hidden(&[input], &mut c)?.squeeze(0)?.contiguous()?;
-        drop(c);
-        // The logits of four positions at a time (the matrix kernel's group; every position's logits
-        // have the same bits however many go together), so that a reranked line never holds
-        // positions × vocabulary floats (three copies of 4 MB for 20 tokens of SmolLM2).
-        let mut logprobs = Vec::with_capacity(tokens.len());
-        for (start, group) in tokens.chunks(4).enumerate() {
-            let rows = h.narrow(0, start * 4, group.len())?;
-            let logits = self.output.forward(&rows)?.to_dtype(DType::F32)?;
-            // In f64, with this crate's own exp and ln (the same bits in the page and the CLI).
-            for (&t, row) in group.iter().zip(logits.to_vec2::<f32>()?) {
-                logprobs.push(
-                    kernels::log_softmax(&row)
-                        .get(t as usize)
-                        .copied()
-                        .unwrap_or(f64::NEG_INFINITY),
-                );
+    /// For each of `seqs`, the log-probability of it following what a one-row `cache` holds, whose last
+    /// cached token was `last` (the cache itself is not changed).
+    ///
+    /// Each sequence is scored as if it ran alone (one pass over `last` and its tokens but the last, then
+    /// the log-softmax of every position), and gets those bits; but the positions that sequences share
+    /// (the same tokens from the start: beams that differ only near their end, a common healed prefix)
+    /// run once. Every position's keys, values, hidden state and logits have the same bits however the
+    /// positions are split into passes and groups, so sharing changes no score.
+    pub fn continuation_logprobs(
+        &self,
+        cache: &KvCache,
+        last: u32,
+        seqs: &[Vec<u32>],
+    ) -> Result<Vec<f64>> {
+        let inputs: Vec<Vec<u32>> = seqs
+            .iter()
+            .map(|s| {
+                let mut input = vec![last];
+                input.extend_from_slice(&s[..s.len().saturating_sub(1)]);
+                input
+            })
+            .collect();
+        let mut logprobs: Vec<Vec<f64>> = vec![Vec::new(); seqs.len()];
+        let members: Vec<usize> = (0..seqs.len()).filter(|&i| !seqs[i].is_empty()).collect();
+        if !members.is_empty() {
+            let mut c = cache.clone();
+            c.truncate(c.len().saturating_sub(1))?;
+            // Groups of sequences that agree on their inputs up to `depth`, each with a cache that holds
+            // those inputs. A group runs the inputs all its members share next, then splits by the token
+            // that follows; a member whose inputs end there is done.
+            let mut groups = vec![(c, 0usize, members)];
+            while let Some((mut cache, depth, members)) = groups.pop() {
+                let lead = &inputs[members[0]];
+                let end = members
+                    .iter()
+                    .map(|&i| inputs[i].len())
+                    .min()
+                    .unwrap_or(depth);
+                let mut run = depth;
+                while run < end && members.iter().all(|&i| inputs[i][run] == lead[run]) {
+                    run += 1;
+                }
+                if run > depth {
+                    let h = self
+                        .hidden(&[lead[depth..run].to_vec()], &mut cache)?
+                        .squeeze(0)?
+                        .contiguous()?;
+                    // The logits of four positions at a time (the matrix kernel's group), so that a
+                    // reranked line never holds positions × vocabulary floats.
+                    for start in (0..run - depth).step_by(4) {
+                        let n = 4.min(run - depth - start);
+                        let logits = self
+                            .output
+                            .forward(&h.narrow(0, start, n)?)?
+                            .to_dtype(DType::F32)?
+                            .to_vec2::<f32>()?;
+                        for (k, row) in logits.iter().enumerate() {
+                            // In f64, with this crate's own exp and ln (the same bits in the page and
+                            // the CLI).
+                            let ls = kernels::log_softmax(row);
+                            let p = depth + start + k;
+                            for &i in &members {
+                                let t = seqs[i][p] as usize;
+                                logprobs[i].push(ls.get(t).copied().unwrap_or(f64::NEG_INFINITY));
+                            }
+                        }
+                    }
+                }
+                let mut next: Vec<(u32, Vec<usize>)> = Vec::new();
+                for &i in members.iter().filter(|&&i| inputs[i].len() > run) {
+                    let t = inputs[i][run];
+                    match next.iter_mut().find(|(u, _)| *u == t) {
+                        Some((_, g)) => g.push(i),
+                        None => next.push((t, vec![i])),
+                    }
+                }
+                if let Some((_, last_group)) = next.pop() {
+                    for (_, g) in next {
+                        groups.push((cache.clone(), run, g));
+                    }
+                    groups.push((cache, run, last_group));
+                }
             }
         }
-        Ok(logprobs.iter().sum())
+        Ok(logprobs.iter().map(|l| l.iter().sum()).collect())
     }
 
     /// Mean of the last hidden states (after the final norm) over the tokens of `ids`, run on their own.
@@ -1056,11 +1111,19 @@ impl Model {
         }
     }
 
-    /// log p(`tokens` | what a one-row `cache` holds); see [`Llama::continuation_logprob`].
-    pub fn continuation_logprob(&self, cache: &KvCache, last: u32, tokens: &[u32]) -> Result<f64> {
+    /// log p(each of `seqs` | what a one-row `cache` holds); see [`Llama::continuation_logprobs`].
+    pub fn continuation_logprobs(
+        &self,
+        cache: &KvCache,
+        last: u32,
+        seqs: &[Vec<u32>],
+    ) -> Result<Vec<f64>> {
         match self {
-            Model::Llama(m) => m.continuation_logprob(cache, last, tokens),
-            Model::BigCode(m) => m.continuation_logprob(cache, last, tokens),
+            Model::Llama(m) => m.continuation_logprobs(cache, last, seqs),
+            Model::BigCode(m) => seqs
+                .iter()
+                .map(|s| m.continuation_logprob(cache, last, s))
+                .collect(),
         }
     }
 

@@ -381,3 +381,47 @@ fn a_paste_far_longer_than_the_context_keeps_the_lines_around_the_hole() {
         .expect("starts");
     assert_eq!(small.prompt_text, run.prompt_text);
 }
+
+#[test]
+fn reranked_lines_that_share_their_beginning_get_the_scores_they_get_alone() {
+    let engine = common::engine();
+    let model = engine.model();
+    let tok = engine.tokenizer();
+    let ids = tok.encode(&long_function()).expect("encodes");
+    let (prompt, last) = (&ids[..120], ids[120]);
+    let mut cache = model.new_cache();
+    model.logits(&[prompt.to_vec()], &mut cache).expect("runs");
+    let line = |text: &str| tok.encode(text).expect("encodes");
+    let a = line("    total = sum(values)\n    return total");
+    let mut b = a[..4].to_vec();
+    b.extend(line(" len(values) + 1\n"));
+    let seqs = vec![
+        a.clone(),
+        b,
+        a.clone(),       // the same line twice
+        a[..3].to_vec(), // a line that is the beginning of another
+        Vec::new(),
+        line("\treturn None"), // shares nothing past the prompt
+        vec![a[0]],
+    ];
+    let together = model
+        .continuation_logprobs(&cache, last, &seqs)
+        .expect("scores");
+    for (s, got) in seqs.iter().zip(&together) {
+        let alone = model
+            .continuation_logprobs(&cache, last, std::slice::from_ref(s))
+            .expect("scores")[0];
+        assert_eq!(
+            got.to_bits(),
+            alone.to_bits(),
+            "{s:?}: {got} against {alone}"
+        );
+        assert!(
+            got.is_finite() && (*got < 0.0 || s.is_empty()),
+            "{s:?}: {got}"
+        );
+    }
+    assert_eq!(together[4], 0.0);
+    // The cache was only read: the prompt's logits are still those of a fresh read.
+    assert_eq!(cache.len(), 120);
+}
