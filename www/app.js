@@ -774,8 +774,13 @@ function refresh() {
 // ---------------------------------------------------------------------------------------------------------
 // The worker
 
-function startWorker({ afterCrash = false } = {}) {
+/** A new engine worker (the dev fake with `?fake-worker`, which gets the page's query through its name). */
+function newWorker() {
   const fake = new URLSearchParams(location.search).has('fake-worker');
+  return fake ? new Worker('./dev-fake-worker.js', { name: location.search }) : new Worker('./worker.js');
+}
+
+function startWorker({ afterCrash = false } = {}) {
   state.workerReady = false;
   state.modelLoaded = false;
   state.loadFailed = false;
@@ -793,8 +798,7 @@ function startWorker({ afterCrash = false } = {}) {
   ui.modelNote.hidden = true;
   ui.retry.hidden = true;
   try {
-    // The dev fake gets the page's query (its switches) through the worker's name.
-    state.worker = fake ? new Worker('./dev-fake-worker.js', { name: location.search }) : new Worker('./worker.js');
+    state.worker = newWorker();
   } catch (err) {
     loadFailed(`Could not start the AI engine: ${err?.message ?? err}`);
     return;
@@ -886,12 +890,19 @@ function loadModel(spec, { reveal = false } = {}) {
   refresh();
   syncHash();
   if (reveal) bringIntoView($('model-status'));
-  // A safetensors model comes with its config.json and tokenizer.json: local files, or downloaded from next to the weights.
+  const { url, file, companions } = loadParts(spec);
+  post(loadRequest(state.loadId, url, spec.name, true, file, companions));
+}
+
+/** What a load request for `spec` carries: its address, the local file, and for a safetensors model its
+ * config.json and tokenizer.json (local files, or downloaded from next to the weights). */
+function loadParts(spec) {
+  const local = spec.kind === 'file';
   const url = urlOf(spec);
   const companions = local
     ? (spec.config ? { config_file: spec.config, tokenizer_file: spec.tokenizer } : undefined)
     : (isSafetensors(url) ? companionUrls(url) : undefined);
-  post(loadRequest(state.loadId, url, spec.name, true, local ? spec.blob : undefined, companions));
+  return { url, file: local ? spec.blob : undefined, companions };
 }
 
 function loadFailed(message, { stopped = false } = {}) {
@@ -1709,7 +1720,12 @@ function init() {
   startWorker();
   batch.attach({
     post, nextId: () => state.nextId++, ready: () => Boolean(state.worker && state.workerReady),
-    model: () => (state.modelLoaded && state.workerReady && state.model ? { name: state.model.name, key: state.loadedSpec?.key ?? '' } : null),
+    model: () => (state.modelLoaded && state.workerReady && state.model
+      ? { name: state.model.name, key: state.loadedSpec?.key ?? '', fileBytes: state.model.file_bytes } : null),
+    // The loaded model, for extra batch engines to load the same way (a stored download, or the same local file).
+    modelSource: () => (state.modelLoaded && state.loadedSpec
+      ? { key: `${state.loadedId}`, name: state.loadedSpec.name, ...loadParts(state.loadedSpec) } : null),
+    spawnWorker: newWorker,
     settings: () => ({ ...state.settings }), worker: () => state.worker, diffChars, showError,
   });
   refresh();

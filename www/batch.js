@@ -1,8 +1,10 @@
 // Batch evaluation: a folder of Python (chosen, dropped, or the built-in Easy 40) becomes masked-line tasks in
 // the worker (src/web/batch.rs, the same code as `infill dataset`), or tasks come ready-made as JSON Lines (read
 // there with the reader `infill eval --data` uses, e.g. HumanEval from scripts/gen_humaneval.py); the tasks run
-// one by one over the model the page has loaded, with the playground's settings, as ordinary `complete` requests (code = prefix + middle +
-// suffix, line = newlines in prefix + 1, exactly as `infill eval` does). Every finished task is stored in
+// over the model the page has loaded, with the playground's settings, as ordinary `complete` requests (code = prefix + middle +
+// suffix, line = newlines in prefix + 1, exactly as `infill eval` does). While a run goes on, extra engines (workers of
+// their own, each with its own copy of the model: one per CPU core up to four, by default) take tasks side by side
+// with the page's worker; a task's result does not depend on which engine ran it. Every finished task is stored in
 // IndexedDB at once, so a reload, a closed tab or a crash loses no finished task and the run goes on where it
 // stopped. The report (summary with 95% bootstrap intervals, corpus chrF/BLEU) comes from the worker too
 // (src/report.rs, the numbers `infill eval` prints).
@@ -13,7 +15,7 @@
 // Security rule for this file, as for app.js: file names, code, completions and messages reach the DOM only
 // through textContent / createElement (also in the exported HTML report). Never innerHTML & co.
 
-import { EV, completeRequest, cancelRequest, datasetRequest, summarizeRequest } from './protocol.js';
+import { EV, completeRequest, cancelRequest, datasetRequest, summarizeRequest, loadRequest, isWorkerEvent } from './protocol.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Pure helpers (exported for the tests)
@@ -259,7 +261,10 @@ const B = {
   runs: new Map(),              // run id → run record
   results: new Map(),           // run id → Map(index → result), loaded on demand
   view: null,                   // id of the run shown
-  active: null,                 // the running run: {run, inflight, sessionStart, sessionDone, crashes: Map, note}
+  active: null,                 // the running run: {run, inflight: Map(id → task in flight), sessionStart, sessionDone, crashes: Map, note, next}
+  helpers: [],                  // extra engines of the active run: {worker, source, loadId, loaded, inflight}
+  helperCap: Infinity,          // after an extra engine failed: how many the run keeps using
+  helperNote: '',               // why the run uses fewer engines than it asked for
   summary: null,                // {runId, all, files: Map(path → Summary)} of the run shown
   summaryTimer: 0,
   summaryPending: false,
@@ -572,7 +577,10 @@ async function startRun() {
 }
 
 function activate(run) {
-  B.active = { run, inflight: null, sessionStart: performance.now(), sessionDone: 0, crashes: new Map(), note: '', next: 0 };
+  B.active = { run, inflight: new Map(), sessionStart: performance.now(), sessionDone: 0, crashes: new Map(), note: '', next: 0 };
+  if (B.ui.progressText) B.ui.progressText.dataset.engines = '1'; // the most engines this session has used
+  B.helperCap = Infinity;
+  B.helperNote = '';
   renderProgress();
   refresh();
 }
@@ -582,43 +590,187 @@ async function setStatus(run, status) {
   try { await store.putRun(run); } catch { /* shown when the results are stored */ }
 }
 
-/** Sends the next unfinished task, if the run may go on. */
+// ---------------------------------------------------------------------------------------------------------
+// Engines: the page's worker, and while a run goes on, extra workers with their own copy of the model
+
+/** The most engines a run uses at once. */
+const MAX_ENGINES = 4;
+
+/**
+ * How many engines the run asks for: the “Engines” setting, or with “auto”, one per CPU core (up to four)
+ * while their copies of the model (about twice the file each, in wasm memory) stay under 1.5 GB.
+ */
+export function autoEngines(cores, fileBytes) {
+  const byCores = Math.max(1, Math.min(MAX_ENGINES, Math.floor(Number(cores) || 1)));
+  const bytes = Number(fileBytes) || 0;
+  const byMemory = bytes > 0 ? Math.max(1, Math.floor(1.5e9 / (2 * bytes))) : 1;
+  return Math.min(byCores, byMemory);
+}
+
+function enginesWanted() {
+  const choice = B.ui.engines?.value ?? 'auto';
+  if (choice !== 'auto') return Math.max(1, Math.min(MAX_ENGINES, Number(choice) || 1));
+  return autoEngines(navigator.hardwareConcurrency, B.hooks.model()?.fileBytes);
+}
+
+/** Starts or stops extra engines so that the active run has as many as it asks for. */
+function syncHelpers() {
+  const a = B.active;
+  const model = B.hooks.model();
+  const source = a && model && model.name === a.run.model.name ? B.hooks.modelSource() : null;
+  const want = source ? Math.min(enginesWanted() - 1, B.helperCap) : 0;
+  for (const h of [...B.helpers]) {
+    if (!source || h.source.key !== source.key) stopHelper(h, { requeue: true });
+  }
+  // Idle engines beyond the count stop now; busy ones when their task is done (record()).
+  for (const h of B.helpers.slice(want).filter((x) => !x.inflight)) stopHelper(h);
+  while (source && B.helpers.length < want) startHelper(source);
+}
+
+function startHelper(source) {
+  let worker;
+  try {
+    worker = B.hooks.spawnWorker();
+  } catch (e) {
+    helperFailed(null, `an extra engine could not start: ${e?.message ?? e}`);
+    return;
+  }
+  const h = { worker, source, loadId: 0, loaded: false, inflight: null };
+  B.helpers.push(h);
+  worker.onmessage = (e) => onHelperMessage(h, e.data);
+  worker.onerror = (e) => {
+    e.preventDefault?.();
+    helperFailed(h, `an extra engine stopped with an error${e.message ? `: ${e.message}` : ''}`);
+  };
+}
+
+/** Ends an extra engine; with `requeue`, its task in flight goes back to the queue. */
+function stopHelper(h, { requeue = false } = {}) {
+  const i = B.helpers.indexOf(h);
+  if (i >= 0) B.helpers.splice(i, 1);
+  h.worker.onmessage = null;
+  h.worker.onerror = null;
+  h.worker.terminate();
+  const a = B.active;
+  if (h.inflight) {
+    B.requests.delete(h.inflight.id);
+    if (a?.inflight.get(h.inflight.id) === h.inflight) {
+      a.inflight.delete(h.inflight.id);
+      if (requeue) a.next = Math.min(a.next, h.inflight.index);
+    }
+    h.inflight = null;
+  }
+}
+
+function stopHelpers() {
+  for (const h of [...B.helpers]) stopHelper(h);
+}
+
+/** An extra engine failed to start, load or run: the run goes on with the engines it still has. */
+function helperFailed(h, message) {
+  const a = B.active;
+  const task = h?.inflight;
+  if (h) stopHelper(h);
+  B.helperCap = B.helpers.length;
+  B.helperNote = `${message[0].toUpperCase()}${message.slice(1)}; the run goes on with ${1 + B.helpers.length} engine${B.helpers.length ? 's' : ''}.`;
+  if (a && task) {
+    const crashes = (a.crashes.get(task.index) ?? 0) + 1;
+    a.crashes.set(task.index, crashes);
+    a.next = Math.min(a.next, task.index);
+  }
+  renderProgress();
+  queueMicrotask(pump);
+}
+
+function onHelperMessage(h, msg) {
+  if (!isWorkerEvent(msg) || !B.helpers.includes(h)) return;
+  if (msg.kind === EV.READY) {
+    h.loadId = B.hooks.nextId();
+    const s = h.source;
+    try {
+      h.worker.postMessage(loadRequest(h.loadId, s.url, s.name, true, s.file, s.companions));
+    } catch (e) {
+      helperFailed(h, `an extra engine could not be given the model: ${e?.message ?? e}`);
+    }
+  } else if (msg.kind === EV.LOADED && msg.id === h.loadId) {
+    h.loaded = true;
+    pump();
+  } else if (msg.kind === EV.ERROR && (msg.fatal === true || (!h.loaded && msg.id === h.loadId))) {
+    helperFailed(h, h.loaded
+      ? `an extra engine stopped with an error: ${msg.message}`
+      : `an extra engine could not load the model: ${msg.message}`);
+  } else if (h.inflight && msg.id === h.inflight.id) {
+    handleEvent(msg);
+  }
+}
+
+/** Sends unfinished tasks to the idle engines, if the run may go on; finishes the run when all are done. */
 function pump() {
   const a = B.active;
-  if (!a || a.inflight) return;
+  if (!a) return;
   const model = B.hooks.model();
   if (!model) {
-    a.note = 'Waiting for the model to load…';
-    renderProgress();
+    if (!a.inflight.size) {
+      a.note = 'Waiting for the model to load…';
+      renderProgress();
+    }
     return;
   }
   if (model.name !== a.run.model.name) {
     a.note = `This run uses ${a.run.model.name}, but ${model.name} is loaded: load ${a.run.model.name} again (under “Change the model”) to continue.`;
+    syncHelpers();
     renderProgress();
     return;
   }
+  syncHelpers();
   const done = runResults(a.run.id);
-  while (a.next < a.run.tasks.length && done.has(a.next)) a.next += 1;
-  if (a.next >= a.run.tasks.length) {
+  const running = new Set([...a.inflight.values()].map((f) => f.index));
+  const idle = [];
+  if (![...a.inflight.values()].some((f) => !f.helper)) idle.push(null); // the page's worker
+  for (const h of B.helpers) if (h.loaded && !h.inflight) idle.push(h);
+  for (const helper of idle) {
+    while (a.next < a.run.tasks.length && (done.has(a.next) || running.has(a.next))) a.next += 1;
+    if (a.next >= a.run.tasks.length) break;
+    running.add(a.next);
+    send(a, a.next, helper);
+  }
+  if (!a.inflight.size && done.size >= a.run.tasks.length) {
     finish();
     return;
   }
-  const index = a.next;
+  a.note = '';
+  renderProgress();
+}
+
+/** Sends task `index` to an extra engine, or to the page's worker when `helper` is null. */
+function send(a, index, helper) {
   const task = a.run.tasks[index];
   const id = B.hooks.nextId();
   const code = task.prefix + task.middle + task.suffix;
   const line = task.prefix.split('\n').length; // newlines in the prefix + 1, as `infill eval`
-  a.inflight = { id, index, worker: B.hooks.worker(), prompt: '', promptTokens: null, step: 0 };
-  a.note = '';
+  const inflight = { id, index, helper, worker: helper ? helper.worker : B.hooks.worker(), prompt: '', promptTokens: null, step: 0 };
+  a.inflight.set(id, inflight);
+  a.next = index + 1;
   // A task already carries the code its dataset chose (function or file), as `infill eval` sends it:
   // the playground's "function only" setting must not cut it again.
-  post(completeRequest(id, code, line, { ...a.run.settings, context: 'file' }), { kind: 'task', runId: a.run.id, index });
-  renderProgress();
+  const msg = completeRequest(id, code, line, { ...a.run.settings, context: 'file' });
+  const purpose = { kind: 'task', runId: a.run.id, index };
+  if (!helper) {
+    post(msg, purpose);
+    return;
+  }
+  helper.inflight = inflight;
+  B.requests.set(id, purpose);
+  try {
+    helper.worker.postMessage(msg);
+  } catch (e) {
+    helperFailed(helper, `an extra engine could not be given a task: ${e?.message ?? e}`);
+  }
 }
 
 async function onTaskDone(msg, purpose) {
   const a = B.active;
-  const inflight = a?.inflight?.id === msg.id ? a.inflight : null;
+  const inflight = a?.inflight.get(msg.id) ?? null;
   const run = B.runs.get(purpose.runId);
   if (!run) return;
   const task = run.tasks[purpose.index];
@@ -640,7 +792,7 @@ async function onTaskDone(msg, purpose) {
 
 async function onTaskError(msg, purpose) {
   const a = B.active;
-  const inflight = a?.inflight?.id === msg.id ? a.inflight : null;
+  const inflight = a?.inflight.get(msg.id) ?? null;
   const run = B.runs.get(purpose.runId);
   if (!run) return;
   const task = run.tasks[purpose.index];
@@ -660,8 +812,9 @@ async function record(result, inflight) {
     B.hooks.showError(`A result could not be stored in this browser (it is kept until the page closes): ${e?.message ?? e}`);
   }
   const a = B.active;
-  if (a && inflight && a.inflight === inflight) {
-    a.inflight = null;
+  if (a && inflight && a.inflight.get(inflight.id) === inflight) {
+    a.inflight.delete(inflight.id);
+    if (inflight.helper?.inflight === inflight) inflight.helper.inflight = null;
     a.sessionDone += 1;
   }
   if (B.view === result.run) scheduleRender();
@@ -673,6 +826,7 @@ async function finish() {
   const a = B.active;
   if (!a) return;
   B.active = null;
+  stopHelpers();
   await setStatus(a.run, 'done');
   renderProgress(a.run);
   renderRunList();
@@ -684,7 +838,8 @@ function pause() {
   const a = B.active;
   if (!a) return;
   B.active = null;
-  if (a.inflight) post(cancelRequest(a.inflight.id), { kind: 'ignore' });
+  stopHelpers();
+  for (const f of a.inflight.values()) if (!f.helper) post(cancelRequest(f.id), { kind: 'ignore' });
   setStatus(a.run, 'paused').then(() => { renderProgress(a.run); renderRunList(); refresh(); });
 }
 
@@ -700,7 +855,8 @@ function cancel() {
   if (!run || run.status === 'done' || run.status === 'cancelled') return;
   if (a) {
     B.active = null;
-    if (a.inflight) post(cancelRequest(a.inflight.id), { kind: 'ignore' });
+    stopHelpers();
+    for (const f of a.inflight.values()) if (!f.helper) post(cancelRequest(f.id), { kind: 'ignore' });
   }
   setStatus(run, 'cancelled').then(() => { renderProgress(run); renderRunList(); refresh(); requestSummary(true); });
 }
@@ -726,6 +882,9 @@ function renderProgress(shown) {
     const minutes = (performance.now() - a.sessionStart) / 60_000;
     const rate = a.sessionDone / minutes;
     parts.push(`${rate.toFixed(1)} tasks/min`);
+    const engines = 1 + B.helpers.filter((h) => h.loaded).length;
+    if (engines > 1) parts.push(`${engines} engines`);
+    ui.progressText.dataset.engines = String(Math.max(engines, Number(ui.progressText.dataset.engines) || 0));
     if (total > done) parts.push(`about ${fmtDuration(((total - done) / rate) * 60)} left`);
     ui.progressText.dataset.rate = String(rate);
   }
@@ -734,9 +893,12 @@ function renderProgress(shown) {
   ui.state.dataset.state = status;
   ui.progressText.textContent = parts.join(' · ');
   if (a?.note) ui.current.textContent = a.note;
-  else if (a?.inflight) {
-    const t = run.tasks[a.inflight.index];
-    ui.current.textContent = `Now: ${t.path} · ${t.function}() · line ${t.masked_line}${a.inflight.step ? ` · ${a.inflight.step} tokens` : ''}`;
+  else if (a?.inflight.size) {
+    const now = [...a.inflight.values()].sort((x, y) => x.index - y.index).map((f) => {
+      const t = run.tasks[f.index];
+      return `${t.path} · ${t.function}() · line ${t.masked_line}${f.step ? ` · ${f.step} tokens` : ''}`;
+    });
+    ui.current.textContent = `Now: ${now.join('; ')}${B.helperNote ? ` — ${B.helperNote}` : ''}`;
   } else if (status === 'paused') ui.current.textContent = 'Paused. Resume goes on with the next unfinished task.';
   else if (status === 'cancelled') ui.current.textContent = 'Cancelled. The finished tasks are kept below.';
   else if (status === 'done') ui.current.textContent = 'Finished.';
@@ -761,11 +923,15 @@ export function handleEvent(msg) {
   if (msg.kind === EV.ERROR && msg.fatal === true) {
     // The worker is gone: app.js restarts it and loads the model again; the task is sent again after that.
     const a = B.active;
-    if (purpose.kind === 'task' && a?.inflight?.id === msg.id) {
-      const crashes = (a.crashes.get(a.inflight.index) ?? 0) + 1;
-      a.crashes.set(a.inflight.index, crashes);
+    const f = a?.inflight.get(msg.id);
+    if (purpose.kind === 'task' && f && !f.helper) {
+      const crashes = (a.crashes.get(f.index) ?? 0) + 1;
+      a.crashes.set(f.index, crashes);
       if (crashes >= 2) onTaskError({ ...msg, message: `the engine crashed twice on this task: ${msg.message}` }, purpose);
-      else a.inflight = null;
+      else {
+        a.inflight.delete(f.id);
+        a.next = Math.min(a.next, f.index);
+      }
     }
     return false;
   }
@@ -784,7 +950,7 @@ export function handleEvent(msg) {
       return true;
     case 'task': {
       const a = B.active;
-      const mine = a?.inflight?.id === msg.id ? a.inflight : null;
+      const mine = a?.inflight.get(msg.id) ?? null;
       if (msg.kind === EV.STARTED && mine) {
         mine.prompt = String(msg.prompt ?? '');
         mine.promptTokens = Number.isFinite(msg.prompt_tokens) ? msg.prompt_tokens : null;
@@ -796,7 +962,9 @@ export function handleEvent(msg) {
       } else if (msg.kind === EV.ERROR) {
         onTaskError(msg, purpose);
       } else if (msg.kind === EV.CANCELLED && mine) {
-        a.inflight = null;
+        a.inflight.delete(mine.id);
+        if (mine.helper?.inflight === mine) mine.helper.inflight = null;
+        a.next = Math.min(a.next, mine.index);
       }
       return true;
     }
@@ -809,13 +977,16 @@ export function handleEvent(msg) {
 export function refresh() {
   if (!B.hooks || !B.ui) return;
   const a = B.active;
-  if (a?.inflight && a.inflight.worker !== B.hooks.worker()) {
-    // The worker was replaced (crash) without an answer for the task in flight: send it again.
-    a.inflight = null;
+  for (const f of a ? [...a.inflight.values()] : []) {
+    if (!f.helper && f.worker !== B.hooks.worker()) {
+      // The page's worker was replaced (crash) without an answer for its task: send it again.
+      a.inflight.delete(f.id);
+      a.next = Math.min(a.next, f.index);
+    }
   }
   if (B.source && !B.preview && !B.previewing && B.hooks.ready()) buildPreview();
   refreshStart();
-  if (a && !a.inflight) queueMicrotask(pump);
+  if (a) queueMicrotask(pump);
   const run = B.runs.get(B.view);
   if (run && !a) B.ui.resume.disabled = !B.hooks.model();
 }
@@ -1453,14 +1624,16 @@ function exportHtml() {
 
 /**
  * Called once by app.js. hooks: post(msg) → bool, nextId() → number, ready() → bool (the worker answers),
- * model() → {name, key} | null (loaded and idle to load), settings() → the playground's settings,
- * worker() → the current Worker, diffChars(a, b), showError(message).
+ * model() → {name, key, fileBytes} | null (loaded and idle to load), modelSource() → {key, name, url, file,
+ * companions} | null (what loads the same model in another worker), spawnWorker() → a new engine Worker,
+ * settings() → the playground's settings, worker() → the current Worker, diffChars(a, b), showError(message).
  */
 export async function attach(hooks) {
   B.hooks = hooks;
   B.ui = {
     state: $('batch-state'), folder: $('batch-folder'), drop: $('batch-drop'), easy40: $('batch-easy40'),
     jsonl: $('batch-jsonl'), seed: $('batch-seed'), mode: $('batch-mode'), context: $('batch-context'), preview: $('batch-preview'),
+    engines: $('batch-engines'),
     run: $('batch-run'), progress: $('batch-progress'), progressText: $('batch-progress-text'), current: $('batch-current'),
     pause: $('batch-pause'), resume: $('batch-resume'), cancel: $('batch-cancel'),
     runs: $('batch-runs'), runSelect: $('batch-run-select'), del: $('batch-delete'),
@@ -1473,6 +1646,7 @@ export async function attach(hooks) {
   wireInput();
   for (const m of METRICS) { const o = el('option', '', m.name); o.value = m.key; ui.compareMetric.append(o); }
   ui.compareMetric.value = 'chrf';
+  ui.engines?.addEventListener('change', () => { if (B.active) pump(); });
   ui.pause.addEventListener('click', pause);
   ui.resume.addEventListener('click', () => resume(B.view));
   ui.cancel.addEventListener('click', cancel);

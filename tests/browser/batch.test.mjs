@@ -137,6 +137,10 @@ await test('Easy 40 with 5 beams equals `infill eval`; a second run pauses, resu
   assert.equal(await waitState(page, ['done'], 900_000), 'done');
   const doneAt = Date.now();
   const pageRate = Number(await page.getByTestId('batch-progress-text').getAttribute('data-rate'));
+  // “Engines: auto” runs one engine per core (up to four): on a machine with two cores or more, more than one.
+  const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+  const engines = Number(await page.getByTestId('batch-progress-text').getAttribute('data-engines'));
+  assert.equal(engines, Math.min(4, Math.max(1, cores)), `${engines} engines ran on ${cores} cores`);
   const settings = await runSettings(page);
   assert.equal(settings.beams, 5);
   const a = jsonl(await downloadText(page, 'batch-export-jsonl'));
@@ -144,7 +148,7 @@ await test('Easy 40 with 5 beams equals `infill eval`; a second run pauses, resu
   assert.deepEqual(a.map((r) => r.index), [...Array(40).keys()]);
   for (const r of a) assert.ok(typeof r.completion === 'string' && !/[\r\n]/.test(r.completion), `task ${r.index}: ${JSON.stringify(r)}`);
 
-  const pageLine = `Easy 40, ${settings.beams} beams: page ${((doneAt - startedAt) / 1000).toFixed(1)} s for the run = `
+  const pageLine = `Easy 40, ${settings.beams} beams, ${engines} engines: page ${((doneAt - startedAt) / 1000).toFixed(1)} s for the run = `
     + `${(40 / ((doneAt - startedAt) / 60_000)).toFixed(1)} tasks/min (page shows ${pageRate.toFixed(1)}), `
     + `${((doneAt - t0) / 1000).toFixed(1)} s with page and model load (load ${((loadedAt - t0) / 1000).toFixed(1)} s)`;
   console.log(`  ${pageLine}`);
