@@ -224,6 +224,7 @@ function nativeRuns(threads) {
 
 const runs = [];
 let easy = null;
+let product = null;
 let native1 = [];
 let native2 = [];
 
@@ -253,6 +254,10 @@ if (EASY40) {
   easy = { ...batch, loadMs: load.requestMs, tasksPerMin: (batch.tasks * 60_000) / batch.ms, totalS: (batch.ms + load.requestMs) / 1000 };
   log(`  ${easy.tasksPerMin.toFixed(1)} tasks/min, ${easy.totalS.toFixed(1)} s with the load`);
   writeResults();
+  log('Easy 40 in the page a person uses (index.html, “Use Easy 40”, 5 beams, Engines: auto), from opening the page');
+  product = await productEasy40();
+  log(`  ${product.engines} engines: ${product.runS.toFixed(1)} s for the run, ${product.totalS.toFixed(1)} s from opening the page (model ready after ${product.readyS.toFixed(1)} s), ${product.exact}/40 exact`);
+  writeResults();
 }
 log('native, 1 thread');
 native1 = nativeRuns(1);
@@ -266,6 +271,37 @@ for (let i = 1; i < RUNS; i++) {
 await browser.close();
 server.close();
 console.log(readFileSync(join(BENCH, 'results.md'), 'utf8'));
+
+/**
+ * Easy 40 the way a person runs it: a fresh page of the product (its own browser context, so nothing is stored
+ * yet), the default model, 5 beams, “Use Easy 40”, Start, until the run says done. Times on this process's clock.
+ */
+async function productEasy40() {
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  const t0 = Date.now();
+  await p.goto(`${base}/`);
+  await p.waitForFunction(() => ['ready', 'error'].includes(document.querySelector('[data-testid=status]')?.textContent),
+    null, { timeout: 180_000, polling: 100 });
+  const readyS = (Date.now() - t0) / 1000;
+  await p.locator('#set-beams').fill('5');
+  await p.locator('#set-beams').dispatchEvent('change');
+  await p.getByTestId('batch-easy40').click();
+  await p.waitForFunction(() => document.querySelector('[data-testid=batch-preview] h3')?.textContent === 'Preview: Easy 40',
+    null, { timeout: 60_000 });
+  await p.waitForFunction(() => !document.querySelector('[data-testid=batch-start]')?.disabled, null, { timeout: 60_000 });
+  const started = Date.now();
+  await p.getByTestId('batch-start').click();
+  await p.waitForFunction(() => document.querySelector('[data-testid=batch-state]')?.textContent === 'done',
+    null, { timeout: 1_200_000, polling: 100 });
+  const end = Date.now();
+  const info = await p.evaluate(() => ({
+    engines: Number(document.querySelector('[data-testid=batch-progress-text]')?.dataset.engines),
+    exact: document.querySelectorAll('[data-testid^=batch-row-] td[data-col=exact][data-value="1"]').length,
+  }));
+  await context.close();
+  return { ...info, readyS, runS: (end - started) / 1000, totalS: (end - t0) / 1000 };
+}
 
 // --- Figures and ratios. A ratio is taken within each run (side by side), then the median of those. ---
 function writeResults() {
@@ -334,6 +370,9 @@ ${ratios.map(([k, v]) => `| ${k} | ${f2(v)} |`).join('\n')}
 | wasm size, gzip -9 | ${(sizes.wasmGzipBytes / 1e6).toFixed(2)} MB |
 | Easy 40, 5 beams, in the page (tasks/min) | ${easy ? f1(easy.tasksPerMin) : 'not run'} |
 | Easy 40, 5 beams, total with the model load (s) | ${easy ? f1(easy.totalS) : 'not run'} |
+| Easy 40, 5 beams, in the product's batch page: engines (Engines: auto) | ${product ? product.engines : 'not run'} |
+| Easy 40, 5 beams, in the product's batch page: the run (s) | ${product ? f1(product.runS) : 'not run'} |
+| Easy 40, 5 beams, in the product's batch page: from opening the page to done (s) | ${product ? f1(product.totalS) : 'not run'} |
 | peak RSS of the native run, 1 thread (MB) | ${mb(native1[0]?.peakRss)} |
 | heap allocations per step, native: greedy | ${f0(pick(native1, 'greedyAllocs'))} allocations, ${mb(pick(native1, 'greedyAllocBytes'))} MB |
 | heap allocations per step, native: 5 beams | ${f0(pick(native1, 'beamAllocs'))} allocations, ${mb(pick(native1, 'beamAllocBytes'))} MB |
@@ -351,9 +390,12 @@ What each figure means:
 - **wasm memory**: the engine's wasm linear memory (it never shrinks, so each figure is the peak so far): after
   the load, and after the greedy and 5-beam searches. The Q8_0-file column is only loaded, not run.
 - **Easy 40**: the 40 built-in tasks (\`infill dataset\` on \`data/easy40.py\`) as \`complete\` requests with the
-  page's defaults and 5 beams, one after the other in one worker.
+  page's defaults and 5 beams, one after the other in one worker. Then the same tasks the way a person runs them:
+  a fresh page of the product (\`index.html\`), 5 beams, “Use Easy 40”, Start, with the batch section's default
+  “Engines: auto” (one engine per core, up to four, each a worker with its own copy of the model); timed from
+  opening the page (so the page, the wasm module and the model load count) to the run's \`done\`.
 - **native**: \`bench/native\` (\`infill-bench\`), the same engine calls timed with \`Instant\`, \`RAYON_NUM_THREADS\` = 1 or 2.
 `;
   writeFileSync(join(BENCH, 'results.md'), md);
-  writeFileSync(join(OUT, 'last.json'), JSON.stringify({ machine, sizes, othersCpu, wallS, runs, native1, native2, easy }, null, 1));
+  writeFileSync(join(OUT, 'last.json'), JSON.stringify({ machine, sizes, othersCpu, wallS, runs, native1, native2, easy, product }, null, 1));
 }

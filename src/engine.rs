@@ -561,8 +561,9 @@ impl Engine {
         if a.trim().is_empty() || b.trim().is_empty() {
             return Ok(None);
         }
-        let ea = self.model.mean_hidden(&self.tokenizer.encode(a)?)?;
-        let eb = self.model.mean_hidden(&self.tokenizer.encode(b)?)?;
+        let (ea, eb) = self
+            .model
+            .mean_hidden_pair(&self.tokenizer.encode(a)?, &self.tokenizer.encode(b)?)?;
         Ok(cosine(&ea, &eb))
     }
 

@@ -879,6 +879,28 @@ impl Llama {
         Ok(h.mean(1)?.squeeze(0)?.to_vec1::<f32>()?)
     }
 
+    /// [`Self::mean_hidden`] of `a` and of `b`, with the same bits, but the tokens they begin with in
+    /// common run once (a completion and its target often share their start; an exact match shares all).
+    pub fn mean_hidden_pair(&self, a: &[u32], b: &[u32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        if common == 0 {
+            return Ok((self.mean_hidden(a)?, self.mean_hidden(b)?));
+        }
+        let mut cache = self.new_cache();
+        let shared = self.hidden(&[a[..common].to_vec()], &mut cache)?;
+        let mean = |ids: &[u32]| -> Result<Vec<f32>> {
+            let h = if ids.len() == common {
+                shared.clone()
+            } else {
+                let mut c = cache.clone();
+                let rest = self.hidden(&[ids[common..].to_vec()], &mut c)?;
+                Tensor::cat(&[&shared, &rest], 1)?
+            };
+            Ok(h.mean(1)?.squeeze(0)?.to_vec1::<f32>()?)
+        };
+        Ok((mean(a)?, mean(b)?))
+    }
+
     fn attention(
         &self,
         layer: &Layer,
@@ -1132,6 +1154,14 @@ impl Model {
         match self {
             Model::Llama(m) => m.mean_hidden(ids),
             Model::BigCode(m) => m.mean_hidden(ids),
+        }
+    }
+
+    /// Mean-pooled last hidden states of `a` and of `b`; see [`Llama::mean_hidden_pair`].
+    pub fn mean_hidden_pair(&self, a: &[u32], b: &[u32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        match self {
+            Model::Llama(m) => m.mean_hidden_pair(a, b),
+            Model::BigCode(m) => Ok((m.mean_hidden(a)?, m.mean_hidden(b)?)),
         }
     }
 }

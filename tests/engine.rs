@@ -425,3 +425,31 @@ fn reranked_lines_that_share_their_beginning_get_the_scores_they_get_alone() {
     // The cache was only read: the prompt's logits are still those of a fresh read.
     assert_eq!(cache.len(), 120);
 }
+
+#[test]
+fn a_completion_and_its_target_that_begin_alike_get_the_states_they_get_alone() {
+    let engine = common::engine();
+    let model = engine.model();
+    let tok = |text: &str| engine.tokenizer().encode(text).expect("encodes");
+    let target = tok("    return a * b // gcd(a, b)");
+    let pairs = [
+        (tok("    return a * b / (2 * (a + b))"), target.clone()), // the same start
+        (target.clone(), target.clone()),                          // an exact match
+        (target[..3].to_vec(), target.clone()),                    // one is the start of the other
+        (tok("\treturn None"), target.clone()),                    // nothing in common
+    ];
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for (a, b) in &pairs {
+        let (ea, eb) = model.mean_hidden_pair(a, b).expect("runs");
+        assert_eq!(
+            bits(&ea),
+            bits(&model.mean_hidden(a).expect("runs")),
+            "{a:?}"
+        );
+        assert_eq!(
+            bits(&eb),
+            bits(&model.mean_hidden(b).expect("runs")),
+            "{b:?}"
+        );
+    }
+}
