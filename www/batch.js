@@ -672,7 +672,8 @@ function helperFailed(h, message) {
   const task = h?.inflight;
   if (h) stopHelper(h);
   B.helperCap = B.helpers.length;
-  B.helperNote = `${message[0].toUpperCase()}${message.slice(1)}; the run goes on with ${1 + B.helpers.length} engine${B.helpers.length ? 's' : ''}.`;
+  const text = message.replace(/[.\s]+$/, '');
+  B.helperNote = `${text[0].toUpperCase()}${text.slice(1)}; the run goes on with ${1 + B.helpers.length} engine${B.helpers.length ? 's' : ''}.`;
   if (a && task) {
     const crashes = (a.crashes.get(task.index) ?? 0) + 1;
     a.crashes.set(task.index, crashes);

@@ -336,3 +336,27 @@ await test('batch: an empty folder chosen with the folder input is named as empt
   await page.getByTestId('batch-count-tasks').waitFor({ timeout: 60_000 });
   assert.equal(Number(await page.getByTestId('batch-count-tasks').getAttribute('data-value')), 40);
 });
+
+await test('batch: an extra engine that cannot load the model leaves the run to the page\'s engine, which finishes it', async (page) => {
+  await page.goto(base);
+  assert.equal(await waitStatus(page, ['ready', 'error'], 180_000), 'ready');
+  // The stored copy is gone and the server answers 404: a second engine cannot get the model.
+  assert.equal(await page.evaluate(() => caches.delete('infill-models-v1')), true);
+  await page.route('**/*.gguf', (route) => route.fulfill({ status: 404, body: 'Not Found' }));
+  await page.locator('#set-beams').fill('1');
+  await page.locator('#set-beams').dispatchEvent('change');
+  await page.getByTestId('batch-engines').selectOption('2');
+  await page.getByTestId('batch-easy40').click();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=batch-start]')?.disabled, null, { timeout: 60_000 });
+  await page.getByTestId('batch-start').click();
+  await page.waitForFunction(() => /could not load the model/.test(document.querySelector('[data-testid=batch-current]')?.textContent ?? ''),
+    null, { timeout: 60_000, polling: 100 });
+  const note = await page.getByTestId('batch-current').textContent();
+  assert.match(note, /An extra engine could not load the model: .*404.*; the run goes on with 1 engine\./, note);
+  await page.waitForFunction(() => document.querySelector('[data-testid=batch-state]')?.textContent === 'done',
+    null, { timeout: 600_000, polling: 200 });
+  assert.equal(await page.getByTestId('batch-progress').evaluate((p) => p.dataset.done), '40');
+  assert.equal(await page.getByTestId('batch-progress-text').getAttribute('data-engines'), '1');
+  assert.equal(await page.locator('[data-testid^=batch-row-]').count(), 40);
+  assert.equal(await page.getByTestId('status').textContent(), 'ready', 'the page\'s own engine was disturbed');
+});
