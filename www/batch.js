@@ -726,6 +726,8 @@ function pump() {
   syncHelpers();
   const done = runResults(a.run.id);
   const running = new Set([...a.inflight.values()].map((f) => f.index));
+  // A task given back by an engine that stopped lies behind `next`: look again from the start.
+  if (a.next >= a.run.tasks.length && done.size + running.size < a.run.tasks.length) a.next = 0;
   const idle = [];
   if (![...a.inflight.values()].some((f) => !f.helper)) idle.push(null); // the page's worker
   for (const h of B.helpers) if (h.loaded && !h.inflight) idle.push(h);

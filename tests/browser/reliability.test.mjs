@@ -357,6 +357,37 @@ await test('batch: an extra engine that cannot load the model leaves the run to 
     null, { timeout: 600_000, polling: 200 });
   assert.equal(await page.getByTestId('batch-progress').evaluate((p) => p.dataset.done), '40');
   assert.equal(await page.getByTestId('batch-progress-text').getAttribute('data-engines'), '1');
-  assert.equal(await page.locator('[data-testid^=batch-row-]').count(), 40);
+  // The table is redrawn a moment after the last result.
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid^=batch-row-]').length === 40, null, { timeout: 10_000 });
+  assert.equal(await page.getByTestId('status').textContent(), 'ready', 'the page\'s own engine was disturbed');
+});
+
+await test('batch: an extra engine that crashes mid-task is ended, its task goes back to the queue, and the run finishes with the rest', async (page) => {
+  await watchWorkers(page);
+  await page.goto(base);
+  assert.equal(await waitStatus(page, ['ready', 'error'], 180_000), 'ready');
+  await page.locator('#set-beams').fill('1');
+  await page.locator('#set-beams').dispatchEvent('change');
+  await page.getByTestId('batch-engines').selectOption('2');
+  await page.getByTestId('batch-easy40').click();
+  await page.waitForFunction(() => !document.querySelector('[data-testid=batch-start]')?.disabled, null, { timeout: 60_000 });
+  await page.getByTestId('batch-start').click();
+  // The extra engine has loaded the model and taken tasks.
+  await page.waitForFunction(() => document.querySelector('[data-testid=batch-progress-text]')?.dataset.engines === '2'
+    && window.__workers.length === 2, null, { timeout: 120_000, polling: 100 });
+  await page.waitForFunction(() => (document.querySelector('[data-testid=batch-current]')?.textContent ?? '').includes(';'),
+    null, { timeout: 60_000, polling: 50 });
+  // A real panic in the extra engine (the `panic` self-test request), between two steps of its task.
+  await page.evaluate(() => window.__workers[1].postMessage({ kind: 'panic', id: 4343 }));
+  await page.waitForFunction(() => /extra engine stopped with an error/.test(document.querySelector('[data-testid=batch-current]')?.textContent ?? ''),
+    null, { timeout: 30_000, polling: 50 });
+  const note = await page.getByTestId('batch-current').textContent();
+  assert.match(note, /An extra engine stopped with an error: .*self-test: a deliberate panic \(request 4343\).*; the run goes on with 1 engine\./s, note);
+  await page.waitForFunction(() => document.querySelector('[data-testid=batch-state]')?.textContent === 'done',
+    null, { timeout: 600_000, polling: 200 });
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid^=batch-row-]').length === 40, null, { timeout: 10_000 });
+  // Every task has a result and none is an error: the one the crashed engine held was run again.
+  assert.equal(await page.locator('[data-testid^=batch-row-].is-error').count(), 0);
+  assert.equal(await page.evaluate(() => window.__workers.length), 2, 'the crashed engine was started again');
   assert.equal(await page.getByTestId('status').textContent(), 'ready', 'the page\'s own engine was disturbed');
 });
