@@ -624,7 +624,8 @@ function syncHelpers() {
   }
   // Idle engines beyond the count stop now; busy ones when their task is done (record()).
   for (const h of B.helpers.slice(want).filter((x) => !x.inflight)) stopHelper(h);
-  while (source && B.helpers.length < want) startHelper(source);
+  // (A failure lowers the cap, so this ends even when no worker can be started.)
+  while (source && B.helpers.length < Math.min(want, B.helperCap)) startHelper(source);
 }
 
 function startHelper(source) {
