@@ -279,9 +279,17 @@ const runResults = (runId) => {
   return B.results.get(runId);
 };
 
-function post(msg, purpose) {
+/** Sends a request to the page's worker, or to an extra engine (`helper`), remembering what it is for. */
+function post(msg, purpose, helper = null) {
   B.requests.set(msg.id, purpose);
-  return B.hooks.post(msg);
+  if (!helper) return B.hooks.post(msg);
+  try {
+    helper.worker.postMessage(msg);
+    return true;
+  } catch (e) {
+    helperFailed(helper, `an extra engine could not be given a task: ${e?.message ?? e}`);
+    return false;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -757,19 +765,8 @@ function send(a, index, helper) {
   a.next = index + 1;
   // A task already carries the code its dataset chose (function or file), as `infill eval` sends it:
   // the playground's "function only" setting must not cut it again.
-  const msg = completeRequest(id, code, line, { ...a.run.settings, context: 'file' });
-  const purpose = { kind: 'task', runId: a.run.id, index };
-  if (!helper) {
-    post(msg, purpose);
-    return;
-  }
-  helper.inflight = inflight;
-  B.requests.set(id, purpose);
-  try {
-    helper.worker.postMessage(msg);
-  } catch (e) {
-    helperFailed(helper, `an extra engine could not be given a task: ${e?.message ?? e}`);
-  }
+  if (helper) helper.inflight = inflight;
+  post(completeRequest(id, code, line, { ...a.run.settings, context: 'file' }), { kind: 'task', runId: a.run.id, index }, helper);
 }
 
 async function onTaskDone(msg, purpose) {

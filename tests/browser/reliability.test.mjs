@@ -8,6 +8,7 @@ import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODEL, base, native, openWithCode, server, test, waitStatus } from './harness.mjs';
+import { startRun, useSettings, waitState } from './batchlib.mjs';
 
 const SAMPLE = [
   'def average(values):',
@@ -337,28 +338,34 @@ await test('batch: an empty folder chosen with the folder input is named as empt
   assert.equal(Number(await page.getByTestId('batch-count-tasks').getAttribute('data-value')), 40);
 });
 
+/** Easy 40, greedy, on `engines` engines: set up and started. */
+async function startGreedyEasy40(page, engines) {
+  await useSettings(page, { beams: 1 });
+  await page.getByTestId('batch-engines').selectOption(String(engines));
+  await page.getByTestId('batch-easy40').click();
+  await startRun(page);
+}
+
+/** Waits until the results table shows `n` rows (it is redrawn a moment after the last result). */
+async function waitRows(page, n) {
+  await page.waitForFunction((want) => document.querySelectorAll('[data-testid^=batch-row-]').length === want, n, { timeout: 10_000 });
+}
+
 await test('batch: an extra engine that cannot load the model leaves the run to the page\'s engine, which finishes it', async (page) => {
   await page.goto(base);
   assert.equal(await waitStatus(page, ['ready', 'error'], 180_000), 'ready');
   // The stored copy is gone and the server answers 404: a second engine cannot get the model.
   assert.equal(await page.evaluate(() => caches.delete('infill-models-v1')), true);
   await page.route('**/*.gguf', (route) => route.fulfill({ status: 404, body: 'Not Found' }));
-  await page.locator('#set-beams').fill('1');
-  await page.locator('#set-beams').dispatchEvent('change');
-  await page.getByTestId('batch-engines').selectOption('2');
-  await page.getByTestId('batch-easy40').click();
-  await page.waitForFunction(() => !document.querySelector('[data-testid=batch-start]')?.disabled, null, { timeout: 60_000 });
-  await page.getByTestId('batch-start').click();
+  await startGreedyEasy40(page, 2);
   await page.waitForFunction(() => /could not load the model/.test(document.querySelector('[data-testid=batch-current]')?.textContent ?? ''),
     null, { timeout: 60_000, polling: 100 });
   const note = await page.getByTestId('batch-current').textContent();
   assert.match(note, /An extra engine could not load the model: .*404.*; the run goes on with 1 engine\./, note);
-  await page.waitForFunction(() => document.querySelector('[data-testid=batch-state]')?.textContent === 'done',
-    null, { timeout: 600_000, polling: 200 });
+  assert.equal(await waitState(page, ['done'], 600_000), 'done');
   assert.equal(await page.getByTestId('batch-progress').evaluate((p) => p.dataset.done), '40');
   assert.equal(await page.getByTestId('batch-progress-text').getAttribute('data-engines'), '1');
-  // The table is redrawn a moment after the last result.
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid^=batch-row-]').length === 40, null, { timeout: 10_000 });
+  await waitRows(page, 40);
   assert.equal(await page.getByTestId('status').textContent(), 'ready', 'the page\'s own engine was disturbed');
 });
 
@@ -366,12 +373,7 @@ await test('batch: an extra engine that crashes mid-task is ended, its task goes
   await watchWorkers(page);
   await page.goto(base);
   assert.equal(await waitStatus(page, ['ready', 'error'], 180_000), 'ready');
-  await page.locator('#set-beams').fill('1');
-  await page.locator('#set-beams').dispatchEvent('change');
-  await page.getByTestId('batch-engines').selectOption('2');
-  await page.getByTestId('batch-easy40').click();
-  await page.waitForFunction(() => !document.querySelector('[data-testid=batch-start]')?.disabled, null, { timeout: 60_000 });
-  await page.getByTestId('batch-start').click();
+  await startGreedyEasy40(page, 2);
   // The extra engine has loaded the model and taken tasks.
   await page.waitForFunction(() => document.querySelector('[data-testid=batch-progress-text]')?.dataset.engines === '2'
     && window.__workers.length === 2, null, { timeout: 120_000, polling: 100 });
@@ -383,9 +385,8 @@ await test('batch: an extra engine that crashes mid-task is ended, its task goes
     null, { timeout: 30_000, polling: 50 });
   const note = await page.getByTestId('batch-current').textContent();
   assert.match(note, /An extra engine stopped with an error: .*self-test: a deliberate panic \(request 4343\).*; the run goes on with 1 engine\./s, note);
-  await page.waitForFunction(() => document.querySelector('[data-testid=batch-state]')?.textContent === 'done',
-    null, { timeout: 600_000, polling: 200 });
-  await page.waitForFunction(() => document.querySelectorAll('[data-testid^=batch-row-]').length === 40, null, { timeout: 10_000 });
+  assert.equal(await waitState(page, ['done'], 600_000), 'done');
+  await waitRows(page, 40);
   // Every task has a result and none is an error: the one the crashed engine held was run again.
   assert.equal(await page.locator('[data-testid^=batch-row-].is-error').count(), 0);
   assert.equal(await page.evaluate(() => window.__workers.length), 2, 'the crashed engine was started again');
