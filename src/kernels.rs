@@ -13,7 +13,10 @@
 //!   of IEEE operations on every target. SIMD for wasm32 (simd128) and x86_64 (SSE2), a scalar path
 //!   elsewhere, all three bit-identical (tested).
 //! * [`exp`], [`ln`] and [`expf`]: polynomial versions that use only `+`, `−`, `×`, `÷` and bit
-//!   operations, so they cannot depend on the platform's libm.
+//!   operations, so they cannot depend on the platform's libm. [`expf4`] and [`exp2`] run the same
+//!   operations on SIMD lanes (the softmax, SiLU and log-softmax use them), with the same bits.
+//! * [`scaled_dots`] and [`weighted_sum`]: attention's scores and output, written once over four f32
+//!   lanes (wasm simd128 or SSE) with the bits of [`dot`] and [`axpy`] one position at a time.
 
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{Device, Tensor};
@@ -61,29 +64,47 @@ pub fn exp(x: f64) -> f64 {
     }
     let k = (x * LOG2_E + 0.5).floor();
     let r = (x - k * LN2_HI) - k * LN2_LO;
-    // Taylor series of e^r for |r| ≤ 0.35, to r^13 (truncation below 1e-17 relative).
-    const C: [f64; 14] = [
-        1.0,
-        1.0,
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-        1.0 / 40320.0,
-        1.0 / 362880.0,
-        1.0 / 3628800.0,
-        1.0 / 39916800.0,
-        1.0 / 479001600.0,
-        1.0 / 6227020800.0,
-    ];
-    let mut p = C[13];
-    for &c in C[..13].iter().rev() {
+    let mut p = EXP_C[13];
+    for &c in EXP_C[..13].iter().rev() {
         p = p * r + c;
     }
     scale2(p, k as i64)
 }
+
+/// Taylor series of e^r for |r| ≤ 0.35, to r^13 (truncation below 1e-17 relative): [`exp`]'s polynomial.
+const EXP_C: [f64; 14] = [
+    1.0,
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362880.0,
+    1.0 / 3628800.0,
+    1.0 / 39916800.0,
+    1.0 / 479001600.0,
+    1.0 / 6227020800.0,
+];
+
+/// [`expf`]'s polynomial, e^r to r^8, as the SIMD path evaluates it (the same constants and order).
+#[cfg(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    all(target_arch = "x86_64", target_feature = "sse4.1")
+))]
+const EXPF_C: [f64; 9] = [
+    1.0,
+    1.0,
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+];
 
 /// e^x for f32, computed in f64 with a shorter series and rounded once: identical on every target.
 #[inline]
@@ -109,6 +130,35 @@ pub fn expf(x: f32) -> f32 {
                         + r * (1.0 / 120.0
                             + r * (1.0 / 720.0 + r * (1.0 / 5040.0 + r * (1.0 / 40320.0))))))));
     scale2(p, k as i64) as f32
+}
+
+/// [`expf`] of four values at once: the same operations on SIMD lanes where the target has them (wasm
+/// simd128, x86_64 with SSE4.1) and every value is in the polynomial's range, so the bits are [`expf`]'s.
+#[inline]
+pub fn expf4(x: [f32; 4]) -> [f32; 4] {
+    // The range test is false for NaN, so NaN and the ends go to `expf`'s own branches.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
+    if x.iter().all(|v| (-104.0..=88.8).contains(v)) {
+        return simd::expf4(x);
+    }
+    x.map(expf)
+}
+
+/// [`exp`] of two values at once, as [`expf4`] does for [`expf`]: SIMD where both are far enough from the
+/// ends of the f64 range that `scale2` takes its one-step path.
+#[inline]
+pub fn exp2(x: [f64; 2]) -> [f64; 2] {
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
+    if x.iter().all(|v| (-690.0..=690.0).contains(v)) {
+        return simd::exp2(x);
+    }
+    x.map(exp)
 }
 
 /// Splits a positive finite `x` into `m · 2^e` with m in [√½, √2] (exactly, by its bits).
@@ -248,7 +298,18 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
         .copied()
         .fold(f32::NEG_INFINITY, f32::max)
         .max(f32::MIN) as f64;
-    let sum: f64 = logits.iter().map(|&l| exp(l as f64 - max)).sum();
+    // Summed one at a time, in order (as `Iterator::sum` does), the exponentials two at a time.
+    let mut sum = 0f64;
+    let pairs = logits.chunks_exact(2);
+    let last = pairs.remainder();
+    for p in pairs {
+        let [a, b] = exp2([p[0] as f64 - max, p[1] as f64 - max]);
+        sum += a;
+        sum += b;
+    }
+    for &l in last {
+        sum += exp(l as f64 - max);
+    }
     let lse = max + ln(sum);
     logits.iter().map(|&l| l as f64 - lse).collect()
 }
@@ -256,18 +317,315 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
 /// In-place softmax of one row of f32 scores (−∞ entries get 0), identical on every target.
 pub fn softmax_in_place(s: &mut [f32]) {
     let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for x in s.iter_mut() {
+    let mut quads = s.chunks_exact_mut(4);
+    for q in &mut quads {
+        let e = expf4([q[0] - max, q[1] - max, q[2] - max, q[3] - max]);
+        q.copy_from_slice(&e);
+    }
+    for x in quads.into_remainder() {
         *x = expf(*x - max);
-        sum += *x;
+    }
+    // Summed in order, one at a time.
+    let mut sum = 0f32;
+    for &x in s.iter() {
+        sum += x;
     }
     s.iter_mut().for_each(|x| *x /= sum);
 }
 
 /// SiLU, `x / (1 + e^−x)`, in place.
 pub fn silu_in_place(xs: &mut [f32]) {
-    for x in xs.iter_mut() {
+    let mut quads = xs.chunks_exact_mut(4);
+    for q in &mut quads {
+        let e = expf4([-q[0], -q[1], -q[2], -q[3]]);
+        for (x, e) in q.iter_mut().zip(e) {
+            *x /= 1.0 + e;
+        }
+    }
+    for x in quads.into_remainder() {
         *x /= 1.0 + expf(-*x);
+    }
+}
+
+/// The dot product attention uses: eight f32 lanes, lane i summing the products of the elements i, i + 8,
+/// i + 16, … in order; then the lanes in order, then the products past the last whole eight.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let rest: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + rest
+}
+
+/// `y += p · x`.
+#[inline]
+pub fn axpy(p: f32, x: &[f32], y: &mut [f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y += p * x;
+    }
+}
+
+/// Attention scores: `out[j] = dot(q, keys[j·width + off ..][..q.len()]) · scale` for every j, with
+/// [`dot`]'s bits. With SIMD (heads a multiple of 8 long), four positions at a time: their eight lanes
+/// side by side, summed in [`dot`]'s order four positions per instruction.
+pub fn scaled_dots(q: &[f32], keys: &[f32], width: usize, off: usize, scale: f32, out: &mut [f32]) {
+    let d = q.len();
+    assert!(
+        out.is_empty() || (out.len() - 1) * width + off + d <= keys.len(),
+        "keys too short for {} positions",
+        out.len()
+    );
+    let mut j = 0;
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    if d.is_multiple_of(8) {
+        j = lanes::scaled_dots4::<lanes::Native>(q, keys, width, off, scale, out);
+    }
+    for (j, o) in out.iter_mut().enumerate().skip(j) {
+        *o = dot(q, &keys[j * width + off..][..d]) * scale;
+    }
+}
+
+/// Attention output: `out[e] += p[j] · values[j·width + off + e]` for j in order, with [`axpy`]'s bits
+/// (one call per j). With SIMD, a stretch of `out` stays in registers while every j goes by.
+pub fn weighted_sum(p: &[f32], values: &[f32], width: usize, off: usize, out: &mut [f32]) {
+    let d = out.len();
+    assert!(
+        p.is_empty() || (p.len() - 1) * width + off + d <= values.len(),
+        "values too short for {} positions",
+        p.len()
+    );
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    let e = lanes::weighted_sum::<lanes::Native>(p, values, width, off, out);
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    )))]
+    let e = 0;
+    if e < d {
+        for (j, &pj) in p.iter().enumerate() {
+            axpy(pj, &values[j * width + off + e..][..d - e], &mut out[e..]);
+        }
+    }
+}
+
+/// Four f32 lanes, as wasm's simd128 and x86's SSE have them: the attention loops are written once over
+/// this, so the native tests run the very code the page runs, on SSE instead of simd128.
+#[cfg(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    target_arch = "x86_64"
+))]
+mod lanes {
+    pub(super) trait Lanes: Copy {
+        fn splat(x: f32) -> Self;
+        /// # Safety
+        /// `p` points to four readable f32.
+        unsafe fn load(p: *const f32) -> Self;
+        /// # Safety
+        /// `p` points to four writable f32.
+        unsafe fn store(self, p: *mut f32);
+        fn add(self, o: Self) -> Self;
+        fn mul(self, o: Self) -> Self;
+        /// Rows to columns: `[a, b, c, d]` → `[a0 b0 c0 d0], [a1 b1 c1 d1], …`.
+        fn transpose(v: [Self; 4]) -> [Self; 4];
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub(super) type Native = std::arch::wasm32::v128;
+    #[cfg(target_arch = "x86_64")]
+    pub(super) type Native = std::arch::x86_64::__m128;
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    impl Lanes for std::arch::wasm32::v128 {
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            std::arch::wasm32::f32x4_splat(x)
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the caller's promise.
+            unsafe { std::arch::wasm32::v128_load(p as *const Self) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the caller's promise.
+            unsafe { std::arch::wasm32::v128_store(p as *mut Self, self) }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            std::arch::wasm32::f32x4_add(self, o)
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            std::arch::wasm32::f32x4_mul(self, o)
+        }
+        #[inline(always)]
+        fn transpose([a, b, c, d]: [Self; 4]) -> [Self; 4] {
+            use std::arch::wasm32::i32x4_shuffle as sh;
+            let (t0, t1) = (sh::<0, 4, 1, 5>(a, b), sh::<2, 6, 3, 7>(a, b));
+            let (t2, t3) = (sh::<0, 4, 1, 5>(c, d), sh::<2, 6, 3, 7>(c, d));
+            [
+                sh::<0, 1, 4, 5>(t0, t2),
+                sh::<2, 3, 6, 7>(t0, t2),
+                sh::<0, 1, 4, 5>(t1, t3),
+                sh::<2, 3, 6, 7>(t1, t3),
+            ]
+        }
+    }
+
+    // SAFETY (every block below): SSE is part of x86_64.
+    #[cfg(target_arch = "x86_64")]
+    impl Lanes for std::arch::x86_64::__m128 {
+        #[inline(always)]
+        fn splat(x: f32) -> Self {
+            unsafe { std::arch::x86_64::_mm_set1_ps(x) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            // SAFETY: the caller's promise.
+            unsafe { std::arch::x86_64::_mm_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            // SAFETY: the caller's promise.
+            unsafe { std::arch::x86_64::_mm_storeu_ps(p, self) }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            unsafe { std::arch::x86_64::_mm_add_ps(self, o) }
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            unsafe { std::arch::x86_64::_mm_mul_ps(self, o) }
+        }
+        #[inline(always)]
+        fn transpose([a, b, c, d]: [Self; 4]) -> [Self; 4] {
+            use std::arch::x86_64::*;
+            unsafe {
+                let (t0, t1) = (_mm_unpacklo_ps(a, b), _mm_unpackhi_ps(a, b));
+                let (t2, t3) = (_mm_unpacklo_ps(c, d), _mm_unpackhi_ps(c, d));
+                [
+                    _mm_movelh_ps(t0, t2),
+                    _mm_movehl_ps(t2, t0),
+                    _mm_movelh_ps(t1, t3),
+                    _mm_movehl_ps(t3, t1),
+                ]
+            }
+        }
+    }
+
+    /// [`super::scaled_dots`] for four positions at a time (`q.len()` a multiple of 8, the caller checks
+    /// the keys' length); returns how many positions it did (a multiple of four).
+    #[inline(always)]
+    pub(super) fn scaled_dots4<V: Lanes>(
+        q: &[f32],
+        keys: &[f32],
+        width: usize,
+        off: usize,
+        scale: f32,
+        out: &mut [f32],
+    ) -> usize {
+        let d = q.len();
+        // `dot`'s sums start from the empty sum (whatever zero `Iterator::sum` starts with) and end by
+        // adding the empty remainder's.
+        let zero = V::splat([0f32; 0].iter().sum::<f32>());
+        let mut j = 0;
+        while j + 4 <= out.len() {
+            let mut lo = [V::splat(0.0); 4];
+            let mut hi = [V::splat(0.0); 4];
+            let mut c = 0;
+            while c < d {
+                // SAFETY: c + 8 <= d; position j + m < out.len(), whose keys the caller checked.
+                unsafe {
+                    let (ql, qh) = (V::load(q.as_ptr().add(c)), V::load(q.as_ptr().add(c + 4)));
+                    for m in 0..4 {
+                        let k = keys.as_ptr().add((j + m) * width + off + c);
+                        lo[m] = lo[m].add(ql.mul(V::load(k)));
+                        hi[m] = hi[m].add(qh.mul(V::load(k.add(4))));
+                    }
+                }
+                c += 8;
+            }
+            let [l0, l1, l2, l3] = V::transpose(lo);
+            let [l4, l5, l6, l7] = V::transpose(hi);
+            let mut s = zero;
+            for l in [l0, l1, l2, l3, l4, l5, l6, l7] {
+                s = s.add(l);
+            }
+            // SAFETY: j + 4 <= out.len().
+            unsafe {
+                s.add(zero)
+                    .mul(V::splat(scale))
+                    .store(out.as_mut_ptr().add(j))
+            };
+            j += 4;
+        }
+        j
+    }
+
+    /// [`super::weighted_sum`] over the first stretches of `out` that are whole fours (eight fours at a
+    /// time, then single fours); returns how far it got.
+    #[inline(always)]
+    pub(super) fn weighted_sum<V: Lanes>(
+        p: &[f32],
+        values: &[f32],
+        width: usize,
+        off: usize,
+        out: &mut [f32],
+    ) -> usize {
+        let d = out.len();
+        let mut e = 0;
+        while e + 32 <= d {
+            stretch::<V, 8>(p, values, width, off + e, &mut out[e..e + 32]);
+            e += 32;
+        }
+        while e + 4 <= d {
+            stretch::<V, 1>(p, values, width, off + e, &mut out[e..e + 4]);
+            e += 4;
+        }
+        e
+    }
+
+    #[inline(always)]
+    fn stretch<V: Lanes, const N: usize>(
+        p: &[f32],
+        values: &[f32],
+        width: usize,
+        off: usize,
+        out: &mut [f32],
+    ) {
+        // SAFETY: out holds 4·N floats; every position j < p.len() has them at j·width + off (checked by
+        // the caller for the whole head).
+        unsafe {
+            let mut acc = [V::splat(0.0); N];
+            for (i, a) in acc.iter_mut().enumerate() {
+                *a = V::load(out.as_ptr().add(4 * i));
+            }
+            for (j, &pj) in p.iter().enumerate() {
+                let pv = V::splat(pj);
+                let x = values.as_ptr().add(j * width + off);
+                for (i, a) in acc.iter_mut().enumerate() {
+                    *a = a.add(pv.mul(V::load(x.add(4 * i))));
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                a.store(out.as_mut_ptr().add(4 * i));
+            }
+        }
     }
 }
 
@@ -480,8 +838,10 @@ impl Q8Matrix {
             use rayon::prelude::*;
             // Threads split the weight rows; every output is still the same sequence of operations, so
             // the result does not depend on the number of threads.
-            let per = (self.rows / (4 * rayon::current_num_threads())).max(16);
-            if m * self.rows * self.cols >= 1 << 20 {
+            // With one thread the pool only adds a hand-over and a wake-up per product.
+            let threads = rayon::current_num_threads();
+            let per = (self.rows / (4 * threads)).max(16);
+            if threads > 1 && m * self.rows * self.cols >= 1 << 20 {
                 by_row
                     .par_chunks_mut(per * m)
                     .enumerate()
@@ -827,6 +1187,127 @@ mod simd {
             out
         }
     }
+
+    /// 2^52 + 1023: a whole number k in −1022..=1023 added to it leaves k + 1023 in the low bits of the
+    /// sum's mantissa, which a shift by 52 moves to an f64's exponent: 2^k, [`super::pow2`]'s bits.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
+    const POW2_BIAS: f64 = 4_503_599_627_371_519.0;
+
+    /// e^x on two f64 lanes with the polynomial `c`, as [`super::exp`] computes it once it has passed its
+    /// range tests and when `scale2` takes its one-step path (|k| ≤ 1000): k = ⌊x·log₂e + ½⌋,
+    /// r = (x − k·ln2_hi) − k·ln2_lo, Horner's rule from the last coefficient, times 2^k.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    fn exp_lanes(x: std::arch::wasm32::v128, c: &[f64]) -> std::arch::wasm32::v128 {
+        use super::{LN2_HI, LN2_LO, LOG2_E};
+        use std::arch::wasm32::*;
+        let k = f64x2_floor(f64x2_add(
+            f64x2_mul(x, f64x2_splat(LOG2_E)),
+            f64x2_splat(0.5),
+        ));
+        let r = f64x2_sub(
+            f64x2_sub(x, f64x2_mul(k, f64x2_splat(LN2_HI))),
+            f64x2_mul(k, f64x2_splat(LN2_LO)),
+        );
+        let (last, rest) = c.split_last().expect("a polynomial has coefficients");
+        let mut p = f64x2_splat(*last);
+        for &ci in rest.iter().rev() {
+            p = f64x2_add(f64x2_mul(p, r), f64x2_splat(ci));
+        }
+        let two_k = i64x2_shl(f64x2_add(k, f64x2_splat(POW2_BIAS)), 52);
+        f64x2_mul(p, two_k)
+    }
+
+    /// As the wasm `exp_lanes`, with SSE4.1 (for the floor).
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
+    #[inline(always)]
+    fn exp_lanes(x: std::arch::x86_64::__m128d, c: &[f64]) -> std::arch::x86_64::__m128d {
+        use super::{LN2_HI, LN2_LO, LOG2_E};
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86_64 and SSE4.1 is enabled at build time (the cfg above).
+        unsafe {
+            let k = _mm_floor_pd(_mm_add_pd(
+                _mm_mul_pd(x, _mm_set1_pd(LOG2_E)),
+                _mm_set1_pd(0.5),
+            ));
+            let r = _mm_sub_pd(
+                _mm_sub_pd(x, _mm_mul_pd(k, _mm_set1_pd(LN2_HI))),
+                _mm_mul_pd(k, _mm_set1_pd(LN2_LO)),
+            );
+            let (last, rest) = c.split_last().expect("a polynomial has coefficients");
+            let mut p = _mm_set1_pd(*last);
+            for &ci in rest.iter().rev() {
+                p = _mm_add_pd(_mm_mul_pd(p, r), _mm_set1_pd(ci));
+            }
+            let two_k = _mm_slli_epi64(_mm_castpd_si128(_mm_add_pd(k, _mm_set1_pd(POW2_BIAS))), 52);
+            _mm_mul_pd(p, _mm_castsi128_pd(two_k))
+        }
+    }
+
+    /// [`super::expf`] of four values in its polynomial's range: two f64 lanes at a time, each result
+    /// rounded once to f32.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    pub(super) fn expf4(x: [f32; 4]) -> [f32; 4] {
+        use std::arch::wasm32::*;
+        let v = f32x4(x[0], x[1], x[2], x[3]);
+        let lo = exp_lanes(f64x2_promote_low_f32x4(v), &super::EXPF_C);
+        let hi = exp_lanes(
+            f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(v, v)),
+            &super::EXPF_C,
+        );
+        let r =
+            i32x4_shuffle::<0, 1, 4, 5>(f32x4_demote_f64x2_zero(lo), f32x4_demote_f64x2_zero(hi));
+        [
+            f32x4_extract_lane::<0>(r),
+            f32x4_extract_lane::<1>(r),
+            f32x4_extract_lane::<2>(r),
+            f32x4_extract_lane::<3>(r),
+        ]
+    }
+
+    /// As the wasm `expf4`, with SSE4.1.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
+    #[inline(always)]
+    pub(super) fn expf4(x: [f32; 4]) -> [f32; 4] {
+        use std::arch::x86_64::*;
+        // SAFETY: as in `exp_lanes`; the loads and stores are of four-element arrays.
+        unsafe {
+            let v = _mm_loadu_ps(x.as_ptr());
+            let lo = exp_lanes(_mm_cvtps_pd(v), &super::EXPF_C);
+            let hi = exp_lanes(_mm_cvtps_pd(_mm_movehl_ps(v, v)), &super::EXPF_C);
+            let r = _mm_movelh_ps(_mm_cvtpd_ps(lo), _mm_cvtpd_ps(hi));
+            let mut out = [0f32; 4];
+            _mm_storeu_ps(out.as_mut_ptr(), r);
+            out
+        }
+    }
+
+    /// [`super::exp`] of two values for which it takes the polynomial path with a one-step scale.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    pub(super) fn exp2(x: [f64; 2]) -> [f64; 2] {
+        use std::arch::wasm32::*;
+        let r = exp_lanes(f64x2(x[0], x[1]), &super::EXP_C);
+        [f64x2_extract_lane::<0>(r), f64x2_extract_lane::<1>(r)]
+    }
+
+    /// As the wasm `exp2`, with SSE4.1.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
+    #[inline(always)]
+    pub(super) fn exp2(x: [f64; 2]) -> [f64; 2] {
+        use std::arch::x86_64::*;
+        // SAFETY: as in `exp_lanes`; the load and store are of two-element arrays.
+        unsafe {
+            let r = exp_lanes(_mm_loadu_pd(x.as_ptr()), &super::EXP_C);
+            let mut out = [0f64; 2];
+            _mm_storeu_pd(out.as_mut_ptr(), r);
+            out
+        }
+    }
 }
 
 #[cfg(test)]
@@ -917,6 +1398,177 @@ mod tests {
             );
         }
         assert_eq!(expf(f32::NEG_INFINITY), 0.0);
+    }
+
+    #[test]
+    fn four_exponentials_at_once_have_the_bits_of_one_at_a_time() {
+        // Every 61st f32 bit pattern (70 million values: all magnitudes, both signs, NaNs, infinities),
+        // four at a time in shifting combinations, so that in-range and out-of-range lanes mix.
+        let mut quad = [0f32; 4];
+        let mut seen = 0u64;
+        for (i, bits) in (0..=u32::MAX).step_by(61).enumerate() {
+            quad[i % 4] = f32::from_bits(bits);
+            if i % 4 == 3 {
+                let (got, want) = (expf4(quad), quad.map(expf));
+                for l in 0..4 {
+                    assert_eq!(
+                        got[l].to_bits(),
+                        want[l].to_bits(),
+                        "expf4 lane {l} of {quad:?}"
+                    );
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen > 17_000_000);
+        // The range's ends, as lanes of one call and on their own.
+        let ends = [-104.0, 88.8, -103.99999, 88.79999];
+        assert_eq!(
+            expf4(ends).map(f32::to_bits),
+            ends.map(expf).map(f32::to_bits)
+        );
+        let outside = [-104.00001, 88.80001, f32::NAN, f32::NEG_INFINITY];
+        assert_eq!(expf4(outside)[..2], [0.0, f32::INFINITY]);
+        assert!(expf4(outside)[2].is_nan() && expf4(outside)[3] == 0.0);
+    }
+
+    #[test]
+    fn two_f64_exponentials_at_once_have_the_bits_of_one_at_a_time() {
+        let mut rnd = stream(11);
+        let check = |pair: [f64; 2]| {
+            let (got, want) = (exp2(pair), pair.map(exp));
+            for l in 0..2 {
+                assert_eq!(
+                    got[l].to_bits(),
+                    want[l].to_bits(),
+                    "exp2 lane {l} of {pair:?}"
+                );
+            }
+        };
+        for _ in 0..2_000_000 {
+            // Log-softmax arguments (logit minus the largest, mostly in −60..0) and the whole range.
+            check([-(rnd() * 60.0), (rnd() - 0.5) * 1500.0]);
+            check([(rnd() - 0.5) * 2.0, -(rnd() * rnd() * 800.0)]);
+        }
+        for x in [
+            -690.0,
+            690.0,
+            -690.0000001,
+            690.0000001,
+            -745.3,
+            709.9,
+            0.0,
+            -0.0,
+            f64::NAN,
+        ] {
+            check([x, -1.5]);
+            check([2.25, x]);
+        }
+    }
+
+    /// The softmax, SiLU and log-softmax as they were written before they took four (two) values at once.
+    fn softmax_one_at_a_time(s: &mut [f32]) {
+        let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0f32;
+        for x in s.iter_mut() {
+            *x = expf(*x - max);
+            sum += *x;
+        }
+        s.iter_mut().for_each(|x| *x /= sum);
+    }
+
+    #[test]
+    fn softmax_silu_and_log_softmax_keep_their_one_at_a_time_bits() {
+        let mut rnd = stream(5);
+        for len in [1, 2, 3, 4, 5, 7, 8, 63, 64, 65, 541, 1536] {
+            let xs: Vec<f32> = (0..len).map(|_| ((rnd() - 0.5) * 40.0) as f32).collect();
+            let mut masked = xs.clone();
+            for x in masked.iter_mut().skip(1).step_by(3) {
+                *x = f32::NEG_INFINITY;
+            }
+            for v in [&xs, &masked] {
+                let (mut a, mut b) = (v.clone(), v.clone());
+                softmax_in_place(&mut a);
+                softmax_one_at_a_time(&mut b);
+                assert_eq!(
+                    a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+                );
+            }
+            let wide: Vec<f32> = (0..len).map(|_| ((rnd() - 0.5) * 250.0) as f32).collect();
+            let mut a = wide.clone();
+            silu_in_place(&mut a);
+            let b: Vec<f32> = wide.iter().map(|&x| x / (1.0 + expf(-x))).collect();
+            assert_eq!(
+                a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+            let logits: Vec<f32> = (0..len).map(|_| ((rnd() - 0.5) * 90.0) as f32).collect();
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let lse = max + ln(logits.iter().map(|&l| exp(l as f64 - max)).sum::<f64>());
+            let want: Vec<u64> = logits.iter().map(|&l| (l as f64 - lse).to_bits()).collect();
+            assert_eq!(
+                log_softmax(&logits)
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect::<Vec<_>>(),
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn attention_scores_and_sums_have_the_bits_of_one_position_at_a_time() {
+        let mut rnd = stream(17);
+        // Head sizes: SmolLM2's and Qwen2.5's 64, a multiple of 8 but not of 32, one of 4 only, odd.
+        for d in [64, 40, 12, 7] {
+            for positions in [0, 1, 3, 4, 5, 8, 63, 64, 65, 130] {
+                let kvh = 3;
+                let width = kvh * d;
+                let keys: Vec<f32> = (0..positions * width)
+                    .map(|_| ((rnd() - 0.5) * 8.0) as f32)
+                    .collect();
+                let q: Vec<f32> = (0..d).map(|_| ((rnd() - 0.5) * 8.0) as f32).collect();
+                let scale = (1.0 / (d as f64).sqrt()) as f32;
+                for g in 0..kvh {
+                    let mut got = vec![0f32; positions];
+                    scaled_dots(&q, &keys, width, g * d, scale, &mut got);
+                    let want: Vec<f32> = (0..positions)
+                        .map(|j| dot(&q, &keys[j * width + g * d..][..d]) * scale)
+                        .collect();
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "scores, d {d}, {positions} positions"
+                    );
+                    // Weights as a softmax gives them, over a running sum that is not zero.
+                    let mut p = want.clone();
+                    softmax_in_place(&mut p);
+                    let start: Vec<f32> = (0..d).map(|_| (rnd() - 0.5) as f32).collect();
+                    let mut got = start.clone();
+                    weighted_sum(&p, &keys, width, g * d, &mut got);
+                    let mut want = start;
+                    for (j, &pj) in p.iter().enumerate() {
+                        axpy(pj, &keys[j * width + g * d..][..d], &mut want);
+                    }
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "sums, d {d}, {positions} positions"
+                    );
+                }
+            }
+        }
+        // Zeros of either sign come out as one position at a time gives them.
+        let q = [0f32, -0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let keys = [-0.0f32; 32];
+        let mut got = [1f32; 4];
+        scaled_dots(&q, &keys, 8, 0, 0.125, &mut got);
+        assert_eq!(
+            got.map(f32::to_bits),
+            [dot(&q, &keys[..8]) * 0.125; 4].map(f32::to_bits)
+        );
     }
 
     fn random_matrix(rows: usize, cols: usize, seed: u64) -> (QTensor, Vec<f32>) {

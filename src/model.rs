@@ -478,38 +478,11 @@ impl KvCache {
     }
 }
 
-/// Dot product with eight running sums (vectorized on AVX and simd128).
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let rest: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + rest
-}
-
 /// SiLU of a tensor with this crate's own exp (see [`kernels::expf`]).
 fn silu(t: &Tensor) -> Result<Tensor> {
     let mut v = t.flatten_all()?.to_vec1::<f32>()?;
     kernels::silu_in_place(&mut v);
     Ok(Tensor::from_vec(v, t.shape(), t.device())?)
-}
-
-/// `y += p · x`.
-#[inline]
-fn axpy(p: f32, x: &[f32], y: &mut [f32]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y += p * x;
-    }
 }
 
 fn model_err(e: impl std::fmt::Display) -> InfillError {
@@ -985,14 +958,18 @@ impl Llama {
                     let qh = &q[((row * heads + h) * seq + s) * d..][..d];
                     let visible = first + s + 1;
                     scores.clear();
-                    scores.extend(
-                        (0..visible).map(|j| dot(qh, &k[j * width + g * d..][..d]) * scale),
+                    scores.resize(visible, 0.0);
+                    kernels::scaled_dots(
+                        qh,
+                        &k[..visible * width],
+                        width,
+                        g * d,
+                        scale,
+                        &mut scores,
                     );
                     kernels::softmax_in_place(&mut scores);
                     let out = &mut y[((row * seq + s) * heads + h) * d..][..d];
-                    for (j, &p) in scores.iter().enumerate() {
-                        axpy(p, &v[j * width + g * d..][..d], out);
-                    }
+                    kernels::weighted_sum(&scores, &v[..visible * width], width, g * d, out);
                 }
             }
         }
@@ -1025,59 +1002,52 @@ impl Llama {
         let scale = (1.0 / (d as f64).sqrt()) as f32;
         let mut scores = vec![0f32; rows * heads * len];
         let (bk, bv) = &store.base[block];
-        for j in 0..base_len {
-            let kj = &bk[j * width..(j + 1) * width];
+        // The shared positions a stretch at a time, so that its keys (values) stay in the L1 cache while
+        // every row and query head reads them.
+        const STRETCH: usize = 64;
+        for j0 in (0..base_len).step_by(STRETCH) {
+            let n = STRETCH.min(base_len - j0);
+            let keys = &bk[j0 * width..(j0 + n) * width];
             for row in 0..rows {
                 for h in 0..heads {
-                    let g = h / n_rep;
-                    let qh = &q[(row * heads + h) * d..(row * heads + h + 1) * d];
-                    scores[(row * heads + h) * len + j] = dot(qh, &kj[g * d..(g + 1) * d]) * scale;
+                    let qh = &q[(row * heads + h) * d..][..d];
+                    let at = (row * heads + h) * len + j0;
+                    let out = &mut scores[at..at + n];
+                    kernels::scaled_dots(qh, keys, width, h / n_rep * d, scale, out);
                 }
             }
         }
         for row in 0..rows {
-            let (tk, _) = &store.tails[row][block];
-            for t in 0..tail_len {
-                let kj = &tk[t * width..(t + 1) * width];
-                for h in 0..heads {
-                    let g = h / n_rep;
-                    let qh = &q[(row * heads + h) * d..(row * heads + h + 1) * d];
-                    scores[(row * heads + h) * len + base_len + t] =
-                        dot(qh, &kj[g * d..(g + 1) * d]) * scale;
-                }
+            let keys = &store.tails[row][block].0[..tail_len * width];
+            for h in 0..heads {
+                let qh = &q[(row * heads + h) * d..][..d];
+                let at = (row * heads + h) * len + base_len;
+                let out = &mut scores[at..at + tail_len];
+                kernels::scaled_dots(qh, keys, width, h / n_rep * d, scale, out);
             }
         }
         for s in scores.chunks_exact_mut(len) {
             kernels::softmax_in_place(s);
         }
+        // Each output element sums its terms in position order: the shared positions, then the row's own.
         let mut y = vec![0f32; rows * heads * d];
-        for j in 0..base_len {
-            let vj = &bv[j * width..(j + 1) * width];
+        for j0 in (0..base_len).step_by(STRETCH) {
+            let n = STRETCH.min(base_len - j0);
+            let values = &bv[j0 * width..(j0 + n) * width];
             for row in 0..rows {
                 for h in 0..heads {
-                    let g = h / n_rep;
-                    let p = scores[(row * heads + h) * len + j];
-                    axpy(
-                        p,
-                        &vj[g * d..(g + 1) * d],
-                        &mut y[(row * heads + h) * d..(row * heads + h + 1) * d],
-                    );
+                    let p = &scores[(row * heads + h) * len + j0..][..n];
+                    let out = &mut y[(row * heads + h) * d..][..d];
+                    kernels::weighted_sum(p, values, width, h / n_rep * d, out);
                 }
             }
         }
         for row in 0..rows {
-            let (_, tv) = &store.tails[row][block];
-            for t in 0..tail_len {
-                let vj = &tv[t * width..(t + 1) * width];
-                for h in 0..heads {
-                    let g = h / n_rep;
-                    let p = scores[(row * heads + h) * len + base_len + t];
-                    axpy(
-                        p,
-                        &vj[g * d..(g + 1) * d],
-                        &mut y[(row * heads + h) * d..(row * heads + h + 1) * d],
-                    );
-                }
+            let values = &store.tails[row][block].1[..tail_len * width];
+            for h in 0..heads {
+                let p = &scores[(row * heads + h) * len + base_len..][..tail_len];
+                let out = &mut y[(row * heads + h) * d..][..d];
+                kernels::weighted_sum(p, values, width, h / n_rep * d, out);
             }
         }
         y
