@@ -3,7 +3,8 @@
 // Function names need a build that keeps the wasm name section (the `wasm` profile strips it):
 //   CARGO_TARGET_DIR=target/names CARGO_PROFILE_WASM_STRIP=false trunk build --release --dist /tmp/dist-names
 //   DIST=/tmp/dist-names BEAMS=5 TOKENS=40 node bench/prof.mjs
-// Without DIST it profiles dist/ (names show as wasm-function[N]). Needs bench/node_modules (npm ci).
+// Without DIST it profiles dist/ (names show as wasm-function[N]). EASY=N runs the first N Easy 40 tasks
+// instead (needs target/release/infill); TRACE=0 only times. Needs bench/node_modules (npm ci).
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,11 +25,21 @@ await page.evaluate(([u]) => bench.infillLoad(u, true), ['/models/SmolLM2-135M-I
 const beams = Number(process.env.BEAMS || 5);
 const settings = { beams, max_new_tokens: Number(process.env.TOKENS || 40), mode: 'multi', cosine: false };
 await page.evaluate(([c, s]) => bench.infillComplete(c, 48, s), [code, settings]); // warm: the prompt is cached after this
-await browser.startTracing(page, { categories: ['disabled-by-default-v8.cpu_profiler', 'v8'] });
-const r = await page.evaluate(([c, s]) => bench.infillComplete(c, 48, s), [code, settings]);
-const trace = JSON.parse((await browser.stopTracing()).toString());
-const sorted = r.stepMs.slice().sort((a, b) => a - b);
-console.log(`beams ${beams}: median step ${sorted[sorted.length >> 1].toFixed(1)} ms, prefill ${r.prefillMs.toFixed(0)} ms, last ${r.lastStepMs.toFixed(0)} ms`);
+const tracing = process.env.TRACE !== '0';
+if (tracing) await browser.startTracing(page, { categories: ['disabled-by-default-v8.cpu_profiler', 'v8'] });
+if (process.env.EASY) {
+  // The first EASY tasks of Easy 40 (`infill dataset data`), one `complete` request each, as a batch runs them.
+  const { execFileSync } = await import('node:child_process');
+  const tasks = execFileSync(join(ROOT, 'target', 'release', 'infill'), ['dataset', join(ROOT, 'data')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    .split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)).slice(0, Number(process.env.EASY));
+  const r = await page.evaluate(([t, s]) => bench.infillBatch(t, s), [tasks, { beams }]);
+  console.log(`Easy 40, first ${tasks.length} tasks, beams ${beams}: ${(r.ms / 1000).toFixed(1)} s, ${r.tokens} steps`);
+} else {
+  const r = await page.evaluate(([c, s]) => bench.infillComplete(c, 48, s), [code, settings]);
+  const sorted = r.stepMs.slice().sort((a, b) => a - b);
+  console.log(`beams ${beams}: median step ${sorted[sorted.length >> 1].toFixed(1)} ms, prefill ${r.prefillMs.toFixed(0)} ms, last ${r.lastStepMs.toFixed(0)} ms`);
+}
+const trace = tracing ? JSON.parse((await browser.stopTracing()).toString()) : { traceEvents: [] };
 // Aggregate self time by function name over every thread's profile chunks.
 const nodes = new Map();
 const self = new Map();
