@@ -1196,55 +1196,98 @@ mod simd {
     ))]
     const POW2_BIAS: f64 = 4_503_599_627_371_519.0;
 
+    /// Two f64 lanes, as simd128 and SSE4.1 have them: [`exp_lanes`] is written once over this, so the
+    /// native tests run the arithmetic the page runs.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
+    trait F64x2: Copy {
+        fn splat(x: f64) -> Self;
+        fn add(self, o: Self) -> Self;
+        fn sub(self, o: Self) -> Self;
+        fn mul(self, o: Self) -> Self;
+        fn floor(self) -> Self;
+        /// Each lane's bits shifted left by 52, read as f64.
+        fn shl52(self) -> Self;
+    }
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    impl F64x2 for std::arch::wasm32::v128 {
+        #[inline(always)]
+        fn splat(x: f64) -> Self {
+            std::arch::wasm32::f64x2_splat(x)
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            std::arch::wasm32::f64x2_add(self, o)
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            std::arch::wasm32::f64x2_sub(self, o)
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            std::arch::wasm32::f64x2_mul(self, o)
+        }
+        #[inline(always)]
+        fn floor(self) -> Self {
+            std::arch::wasm32::f64x2_floor(self)
+        }
+        #[inline(always)]
+        fn shl52(self) -> Self {
+            std::arch::wasm32::i64x2_shl(self, 52)
+        }
+    }
+
+    // SAFETY (every block below): SSE2 is part of x86_64 and SSE4.1 is enabled at build time (the cfg).
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
+    impl F64x2 for std::arch::x86_64::__m128d {
+        #[inline(always)]
+        fn splat(x: f64) -> Self {
+            unsafe { std::arch::x86_64::_mm_set1_pd(x) }
+        }
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            unsafe { std::arch::x86_64::_mm_add_pd(self, o) }
+        }
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            unsafe { std::arch::x86_64::_mm_sub_pd(self, o) }
+        }
+        #[inline(always)]
+        fn mul(self, o: Self) -> Self {
+            unsafe { std::arch::x86_64::_mm_mul_pd(self, o) }
+        }
+        #[inline(always)]
+        fn floor(self) -> Self {
+            unsafe { std::arch::x86_64::_mm_floor_pd(self) }
+        }
+        #[inline(always)]
+        fn shl52(self) -> Self {
+            use std::arch::x86_64::*;
+            unsafe { _mm_castsi128_pd(_mm_slli_epi64(_mm_castpd_si128(self), 52)) }
+        }
+    }
+
     /// e^x on two f64 lanes with the polynomial `c`, as [`super::exp`] computes it once it has passed its
     /// range tests and when `scale2` takes its one-step path (|k| ≤ 1000): k = ⌊x·log₂e + ½⌋,
     /// r = (x − k·ln2_hi) − k·ln2_lo, Horner's rule from the last coefficient, times 2^k.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
     #[inline(always)]
-    fn exp_lanes(x: std::arch::wasm32::v128, c: &[f64]) -> std::arch::wasm32::v128 {
+    fn exp_lanes<V: F64x2>(x: V, c: &[f64]) -> V {
         use super::{LN2_HI, LN2_LO, LOG2_E};
-        use std::arch::wasm32::*;
-        let k = f64x2_floor(f64x2_add(
-            f64x2_mul(x, f64x2_splat(LOG2_E)),
-            f64x2_splat(0.5),
-        ));
-        let r = f64x2_sub(
-            f64x2_sub(x, f64x2_mul(k, f64x2_splat(LN2_HI))),
-            f64x2_mul(k, f64x2_splat(LN2_LO)),
-        );
+        let k = x.mul(V::splat(LOG2_E)).add(V::splat(0.5)).floor();
+        let r = x.sub(k.mul(V::splat(LN2_HI))).sub(k.mul(V::splat(LN2_LO)));
         let (last, rest) = c.split_last().expect("a polynomial has coefficients");
-        let mut p = f64x2_splat(*last);
+        let mut p = V::splat(*last);
         for &ci in rest.iter().rev() {
-            p = f64x2_add(f64x2_mul(p, r), f64x2_splat(ci));
+            p = p.mul(r).add(V::splat(ci));
         }
-        let two_k = i64x2_shl(f64x2_add(k, f64x2_splat(POW2_BIAS)), 52);
-        f64x2_mul(p, two_k)
-    }
-
-    /// As the wasm `exp_lanes`, with SSE4.1 (for the floor).
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
-    #[inline(always)]
-    fn exp_lanes(x: std::arch::x86_64::__m128d, c: &[f64]) -> std::arch::x86_64::__m128d {
-        use super::{LN2_HI, LN2_LO, LOG2_E};
-        use std::arch::x86_64::*;
-        // SAFETY: SSE2 is part of x86_64 and SSE4.1 is enabled at build time (the cfg above).
-        unsafe {
-            let k = _mm_floor_pd(_mm_add_pd(
-                _mm_mul_pd(x, _mm_set1_pd(LOG2_E)),
-                _mm_set1_pd(0.5),
-            ));
-            let r = _mm_sub_pd(
-                _mm_sub_pd(x, _mm_mul_pd(k, _mm_set1_pd(LN2_HI))),
-                _mm_mul_pd(k, _mm_set1_pd(LN2_LO)),
-            );
-            let (last, rest) = c.split_last().expect("a polynomial has coefficients");
-            let mut p = _mm_set1_pd(*last);
-            for &ci in rest.iter().rev() {
-                p = _mm_add_pd(_mm_mul_pd(p, r), _mm_set1_pd(ci));
-            }
-            let two_k = _mm_slli_epi64(_mm_castpd_si128(_mm_add_pd(k, _mm_set1_pd(POW2_BIAS))), 52);
-            _mm_mul_pd(p, _mm_castsi128_pd(two_k))
-        }
+        p.mul(k.add(V::splat(POW2_BIAS)).shl52())
     }
 
     /// [`super::expf`] of four values in its polynomial's range: two f64 lanes at a time, each result
