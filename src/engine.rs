@@ -12,9 +12,11 @@ use candle_core::quantized::gguf_file;
 use crate::bigcode::{BigCode, BigCodeConfig};
 use crate::dataset::SkipReason;
 use crate::error::{InfillError, Result};
-use crate::generation::{BeamSearch, GenerationConfig, LanguageModel, LineMode, TokenText};
+use crate::generation::{
+    BeamSearch, GenerationConfig, Hypothesis, LanguageModel, LineMode, TokenText,
+};
 use crate::metrics;
-use crate::model::{cosine, KvCache, Llama, LoadOptions, Model};
+use crate::model::{cosine, Known, KvCache, Llama, LoadOptions, Model};
 use crate::prompt::{
     build_prompt_within, choose_layout, line_constraint, mask_line, FimFormat, MaskedLine,
 };
@@ -55,6 +57,8 @@ pub struct Completion {
     masked: MaskedLine,
     /// The cache right after the prompt (one row), for reranking.
     prompt_cache: KvCache,
+    /// Finished beams and their cache rows, kept while the search runs when reranking will score them.
+    kept: KeptRows,
     last_prompt_token: u32,
     healed: String,
     layout: FimFormat,
@@ -102,6 +106,16 @@ pub enum StepOutcome {
 struct Runner<'a> {
     model: &'a Model,
     cache: &'a mut KvCache,
+    /// Where finished hypotheses' rows are kept for reranking, if they are.
+    kept: Option<&'a mut KeptRows>,
+}
+
+/// Finished hypotheses with their cache rows, so that reranking scores each one from where the search
+/// left it instead of running its tokens again. At most `limit`, the best by score.
+#[derive(Default)]
+struct KeptRows {
+    limit: usize,
+    rows: Vec<(Hypothesis, KvCache)>,
 }
 
 impl LanguageModel for Runner<'_> {
@@ -118,6 +132,24 @@ impl LanguageModel for Runner<'_> {
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
         let batch: Vec<Vec<u32>> = tokens.iter().map(|&t| vec![t]).collect();
         self.model.logits(&batch, self.cache)
+    }
+    fn finished(&mut self, row: usize, h: &Hypothesis) -> Result<()> {
+        let Some(kept) = self.kept.as_deref_mut() else {
+            return Ok(());
+        };
+        if kept.limit == 0 {
+            return Ok(());
+        }
+        kept.rows.push((h.clone(), self.cache.row(row)?));
+        if kept.rows.len() > kept.limit {
+            // The worst by score goes (the later of equals): the search keeps the best too.
+            let worst = (0..kept.rows.len())
+                .rev()
+                .min_by(|&a, &b| kept.rows[a].0.score.total_cmp(&kept.rows[b].0.score))
+                .unwrap_or(0);
+            kept.rows.remove(worst);
+        }
+        Ok(())
     }
 }
 
@@ -351,6 +383,11 @@ impl Engine {
         cache.reserve_prompt(prompt.ids.len() - cached_tokens);
         let rerank_lines = config.rerank_lines;
         let want_cosine = config.cosine;
+        let keep_limit = if rerank_lines > 0 && layout.prefix_only() && config.num_beams > 1 {
+            2 * config.num_beams
+        } else {
+            0
+        };
         let mut run = Completion {
             search: None,
             reading: Some(Reading {
@@ -362,6 +399,10 @@ impl Engine {
             // Set when the prompt has been read; a clone now would make the prompt's positions private
             // to the run's row (see `KvCache::reserve_prompt`).
             prompt_cache: KvCache::default(),
+            kept: KeptRows {
+                limit: keep_limit,
+                rows: Vec::new(),
+            },
             cache,
             masked,
             last_prompt_token: prompt.ids[prompt.ids.len() - 1],
@@ -409,6 +450,7 @@ impl Engine {
             &mut Runner {
                 model: &self.model,
                 cache: &mut run.cache,
+                kept: None,
             },
             &reading.rest,
             reading.healed,
@@ -451,7 +493,7 @@ impl Engine {
     }
 
     /// Reorders the finished beams by log p(beam + the first suffix lines | prefix), best first.
-    fn rerank(&self, run: &Completion, beams: &mut [BeamView]) -> Result<()> {
+    fn rerank(&self, run: &mut Completion, beams: &mut [BeamView]) -> Result<()> {
         let suffix: String = run
             .masked
             .suffix
@@ -465,9 +507,43 @@ impl Engine {
                     .encode(&format!("{}{}{}", run.healed, b.text, suffix))
             })
             .collect::<Result<Vec<_>>>()?;
-        let scores =
-            self.model
-                .continuation_logprobs(&run.prompt_cache, run.last_prompt_token, &seqs)?;
+        // What the search already scored of each line: the tokens it chose that the line's own
+        // tokenization begins with, from the row it left them in.
+        let kept = std::mem::take(&mut run.kept.rows);
+        let prompt_len = run.prompt_cache.len();
+        let mut known = Vec::with_capacity(beams.len());
+        for (b, seq) in beams.iter().zip(&seqs) {
+            let found = kept.iter().find(|(h, _)| h.tokens == b.tokens);
+            let Some((h, row)) = found else {
+                known.push(None);
+                continue;
+            };
+            let same = seq
+                .iter()
+                .zip(&h.tokens)
+                .take_while(|(a, b)| a == b)
+                .count();
+            // The row holds the tokens the search ran: all but the one it ended on.
+            let ran = row.len().saturating_sub(prompt_len);
+            let depth = same.min(ran + 1).min(h.token_logprobs.len());
+            if depth == 0 {
+                known.push(None);
+                continue;
+            }
+            let mut cache = row.clone();
+            cache.truncate(prompt_len + depth - 1)?;
+            known.push(Some(Known {
+                logprobs: h.token_logprobs[..depth].to_vec(),
+                cache,
+            }));
+        }
+        drop(kept);
+        let scores = self.model.continuation_logprobs(
+            &run.prompt_cache,
+            run.last_prompt_token,
+            &seqs,
+            known,
+        )?;
         for (b, score) in beams.iter_mut().zip(scores) {
             b.rerank = Some(score);
         }
@@ -495,6 +571,7 @@ impl Engine {
             &mut Runner {
                 model: &self.model,
                 cache: &mut run.cache,
+                kept: Some(&mut run.kept),
             },
             &self.tokenizer,
         )?;

@@ -33,6 +33,12 @@ pub trait LanguageModel {
     fn select_rows(&mut self, rows: &[usize]) -> Result<()>;
     /// Appends one token to each row and returns each row's next-token logits.
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>>;
+    /// Told when a hypothesis finishes as the continuation of row `row`, which holds every token of
+    /// `h` but the last (none is missing when it ended on a stop token). A model may keep that row to
+    /// score the hypothesis further without running its tokens again; the default keeps nothing.
+    fn finished(&mut self, _row: usize, _h: &Hypothesis) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Single-line or multi-line completion.
@@ -279,6 +285,9 @@ pub struct Hypothesis {
     pub tokens: Vec<u32>,
     /// Sum of the tokens' log-probabilities, the stop token's included.
     pub logprob: f64,
+    /// Each token's log-probability, in order (the stop token's last, when it ended on one): their sum,
+    /// from the first, is `logprob`.
+    pub token_logprobs: Vec<f64>,
     /// The ranking score: `logprob / length^length_penalty` for finished hypotheses.
     pub score: f64,
     /// The completion text, cut by the stop rules, healing prefix removed.
@@ -432,6 +441,7 @@ impl BeamSearch {
             live: vec![Hypothesis {
                 tokens: Vec::new(),
                 logprob: 0.0,
+                token_logprobs: Vec::new(),
                 score: 0.0,
                 text: String::new(),
             }],
@@ -542,7 +552,8 @@ impl BeamSearch {
         let k = self.config.num_beams;
         // Candidates: (score, row, token). Beam search takes the best 2k over all rows, as transformers
         // does; sampling draws one token per row (k rows from the single prompt row at the first step).
-        let mut candidates: Vec<(f64, usize, u32)> = Vec::with_capacity(2 * k * self.live.len());
+        let mut candidates: Vec<(f64, usize, u32, f64)> =
+            Vec::with_capacity(2 * k * self.live.len());
         for (row, (h, logits)) in self.live.iter().zip(&self.logits).enumerate() {
             let lp = log_softmax(logits);
             let filter = self.filter_for(h, text);
@@ -551,16 +562,16 @@ impl BeamSearch {
                 let draws = if self.steps == 0 { k } else { 1 };
                 for _ in 0..draws {
                     if let Some(t) = sample(&lp, &allowed, &sampling, &mut self.rng) {
-                        candidates.push((h.logprob + lp[t], row, t as u32));
+                        candidates.push((h.logprob + lp[t], row, t as u32, lp[t]));
                     }
                 }
                 continue;
             }
-            let mut row_best: Vec<(f64, usize, u32)> = lp
+            let mut row_best: Vec<(f64, usize, u32, f64)> = lp
                 .iter()
                 .enumerate()
                 .filter(|&(t, l)| l.is_finite() && allowed(t))
-                .map(|(t, &l)| (h.logprob + l, row, t as u32))
+                .map(|(t, &l)| (h.logprob + l, row, t as u32, l))
                 .collect();
             let take = (2 * k).min(row_best.len());
             if take == 0 {
@@ -579,7 +590,7 @@ impl BeamSearch {
         let mut next: Vec<Hypothesis> = Vec::with_capacity(k);
         let mut parents = Vec::with_capacity(k);
         let mut next_tokens = Vec::with_capacity(k);
-        for (rank, &(score, row, tok)) in candidates.iter().enumerate() {
+        for (rank, &(score, row, tok, lp)) in candidates.iter().enumerate() {
             let parent = &self.live[row];
             let mut tokens = parent.tokens.clone();
             let stop = text.is_stop(tok);
@@ -602,16 +613,24 @@ impl BeamSearch {
                     continue;
                 }
                 let len = parent.tokens.len() + 1;
-                self.finished.push(Hypothesis {
+                let mut token_logprobs = parent.token_logprobs.clone();
+                token_logprobs.push(lp);
+                let h = Hypothesis {
                     tokens,
                     logprob: score,
+                    token_logprobs,
                     score: self.length_score(score, len),
                     text: line,
-                });
+                };
+                model.finished(row, &h)?;
+                self.finished.push(h);
             } else {
+                let mut token_logprobs = parent.token_logprobs.clone();
+                token_logprobs.push(lp);
                 next.push(Hypothesis {
                     tokens,
                     logprob: score,
+                    token_logprobs,
                     score,
                     text: line,
                 });
@@ -685,6 +704,27 @@ mod tests {
     struct Table {
         rows: Vec<u32>,
         table: Vec<Vec<f32>>,
+    }
+
+    /// [`Table`], noting for each finished hypothesis the last token its row had been given.
+    struct Noting {
+        m: Table,
+        finished: Vec<(Hypothesis, u32)>,
+    }
+    impl LanguageModel for Noting {
+        fn prefill(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
+            self.m.prefill(prompt)
+        }
+        fn select_rows(&mut self, rows: &[usize]) -> Result<()> {
+            self.m.select_rows(rows)
+        }
+        fn step(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+            self.m.step(tokens)
+        }
+        fn finished(&mut self, row: usize, h: &Hypothesis) -> Result<()> {
+            self.finished.push((h.clone(), self.m.rows[row]));
+            Ok(())
+        }
     }
     impl LanguageModel for Table {
         fn prefill(&mut self, prompt: &[u32]) -> Result<Vec<f32>> {
@@ -793,9 +833,12 @@ mod tests {
             vec![0.0; 5],
             vec![0.0; 5],
         ];
-        let mut m = Table {
-            rows: vec![],
-            table: t,
+        let mut m = Noting {
+            m: Table {
+                rows: vec![],
+                table: t,
+            },
+            finished: Vec::new(),
         };
         let v = vocab();
         let mut s =
@@ -803,6 +846,25 @@ mod tests {
         while !s.step(&mut m, &v).unwrap() {}
         let r = s.results();
         assert_eq!(r.len(), 3);
+        for h in r {
+            // The tokens' own log-probabilities, summed from the first, give the hypothesis's.
+            let sum = h.token_logprobs.iter().fold(0.0, |a, b| a + b);
+            assert_eq!(sum.to_bits(), h.logprob.to_bits(), "{h:?}");
+            assert!(h.token_logprobs.len() >= h.tokens.len(), "{h:?}");
+        }
+        // The model is told of each end, with the row that holds the hypothesis but its last token
+        // (all of it, after a stop token): here, the row's last token.
+        assert!(!m.finished.is_empty());
+        for (h, row_last) in &m.finished {
+            let stopped = h.token_logprobs.len() > h.tokens.len();
+            let held = if stopped {
+                h.tokens.len()
+            } else {
+                h.tokens.len() - 1
+            };
+            let expect = if held == 0 { 0 } else { h.tokens[held - 1] };
+            assert_eq!(*row_last, expect, "{h:?}");
+        }
         for w in r.windows(2) {
             assert!(w[0].score >= w[1].score);
         }

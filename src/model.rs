@@ -174,6 +174,16 @@ pub struct Llama {
     device: Device,
 }
 
+/// The first tokens of a sequence to score, scored already: each one's log-probability, and a one-row
+/// cache that holds the prompt followed by every one of those tokens but the last (the state in which
+/// the next token's distribution is one pass away). See [`Llama::continuation_logprobs`].
+pub struct Known {
+    /// log p of each token, in order.
+    pub logprobs: Vec<f64>,
+    /// The prompt and the tokens but the last.
+    pub cache: KvCache,
+}
+
 /// Keys and values of every layer, one row per sequence (beam).
 #[derive(Clone, Default)]
 pub struct KvCache {
@@ -233,6 +243,18 @@ impl FlatKv {
 
     fn rows(&self) -> usize {
         self.tails.len()
+    }
+
+    /// This store's shared positions and sizes, with no row of its own.
+    fn clone_shared(&self) -> Self {
+        Self {
+            width: self.width,
+            base: Arc::clone(&self.base),
+            base_len: self.base_len,
+            tails: Vec::new(),
+            tail_len: self.tail_len,
+            tail_room: self.tail_room,
+        }
     }
 
     fn truncate(&mut self, len: usize) {
@@ -443,6 +465,31 @@ impl KvCache {
         if let Some(flat) = &mut self.flat {
             flat.reserve_tails(positions);
         }
+    }
+
+    /// Row `r` alone, as a one-row cache: the shared positions are shared with this cache, the row's own
+    /// are copied. This cache is not changed.
+    pub fn row(&self, r: usize) -> Result<KvCache> {
+        if let Some(flat) = &self.flat {
+            let tails = flat.tails.get(r).ok_or_else(|| {
+                InfillError::Model(format!(
+                    "row {r} taken from a cache of {} rows",
+                    flat.rows()
+                ))
+            })?;
+            return Ok(KvCache {
+                layers: self.layers.clone(),
+                flat: Some(FlatKv {
+                    tails: vec![tails.clone()],
+                    tail_room: 0,
+                    ..flat.clone_shared()
+                }),
+                len: self.len,
+            });
+        }
+        let mut one = self.clone();
+        one.select_rows(&[r])?;
+        Ok(one)
     }
 
     /// Keeps rows so that new row `i` continues old row `rows[i]` (rows may repeat).
@@ -766,11 +813,17 @@ impl Llama {
     /// (the same tokens from the start: beams that differ only near their end, a common healed prefix)
     /// run once. Every position's keys, values, hidden state and logits have the same bits however the
     /// positions are split into passes and groups, so sharing changes no score.
+    ///
+    /// `known[i]`, when given, holds the first tokens of `seqs[i]` scored already, by the beam search that
+    /// chose them, and the cache it left for them (see [`Known`]): those positions are not run again.
+    /// They have the bits a run here would give them, for the same reason. A `Known` that does not fit
+    /// (more tokens than the sequence, a cache of another length) is ignored.
     pub fn continuation_logprobs(
         &self,
         cache: &KvCache,
         last: u32,
         seqs: &[Vec<u32>],
+        mut known: Vec<Option<Known>>,
     ) -> Result<Vec<f64>> {
         let inputs: Vec<Vec<u32>> = seqs
             .iter()
@@ -781,65 +834,83 @@ impl Llama {
             })
             .collect();
         let mut logprobs: Vec<Vec<f64>> = vec![Vec::new(); seqs.len()];
-        let members: Vec<usize> = (0..seqs.len()).filter(|&i| !seqs[i].is_empty()).collect();
+        known.resize_with(seqs.len(), || None);
+        // Groups of sequences that agree on their inputs up to `depth`, each with a cache that holds
+        // those inputs. A group runs the inputs all its members share next, then splits by the token
+        // that follows; a member whose inputs end there is done. A sequence with known scores starts
+        // alone, where they end.
+        let mut groups = Vec::new();
+        let mut members = Vec::new();
+        for (i, k) in known.into_iter().enumerate() {
+            match k {
+                _ if seqs[i].is_empty() => {}
+                Some(k)
+                    if !k.logprobs.is_empty()
+                        && k.logprobs.len() <= seqs[i].len()
+                        && k.cache.len() + 1 == cache.len() + k.logprobs.len() =>
+                {
+                    let depth = k.logprobs.len();
+                    logprobs[i] = k.logprobs;
+                    groups.push((k.cache, depth, vec![i]));
+                }
+                _ => members.push(i),
+            }
+        }
         if !members.is_empty() {
             let mut c = cache.clone();
             c.truncate(c.len().saturating_sub(1))?;
-            // Groups of sequences that agree on their inputs up to `depth`, each with a cache that holds
-            // those inputs. A group runs the inputs all its members share next, then splits by the token
-            // that follows; a member whose inputs end there is done.
-            let mut groups = vec![(c, 0usize, members)];
-            while let Some((mut cache, depth, members)) = groups.pop() {
-                let lead = &inputs[members[0]];
-                let end = members
-                    .iter()
-                    .map(|&i| inputs[i].len())
-                    .min()
-                    .unwrap_or(depth);
-                let mut run = depth;
-                while run < end && members.iter().all(|&i| inputs[i][run] == lead[run]) {
-                    run += 1;
-                }
-                if run > depth {
-                    let h = self
-                        .hidden(&[lead[depth..run].to_vec()], &mut cache)?
-                        .squeeze(0)?
-                        .contiguous()?;
-                    // The logits of four positions at a time (the matrix kernel's group), so that a
-                    // reranked line never holds positions × vocabulary floats.
-                    for start in (0..run - depth).step_by(4) {
-                        let n = 4.min(run - depth - start);
-                        let logits = self
-                            .output
-                            .forward(&h.narrow(0, start, n)?)?
-                            .to_dtype(DType::F32)?
-                            .to_vec2::<f32>()?;
-                        for (k, row) in logits.iter().enumerate() {
-                            // In f64, with this crate's own exp and ln (the same bits in the page and
-                            // the CLI).
-                            let ls = kernels::log_softmax(row);
-                            let p = depth + start + k;
-                            for &i in &members {
-                                let t = seqs[i][p] as usize;
-                                logprobs[i].push(ls.get(t).copied().unwrap_or(f64::NEG_INFINITY));
-                            }
+            groups.push((c, 0usize, members));
+        }
+        while let Some((mut cache, depth, members)) = groups.pop() {
+            let lead = &inputs[members[0]];
+            let end = members
+                .iter()
+                .map(|&i| inputs[i].len())
+                .min()
+                .unwrap_or(depth);
+            let mut run = depth;
+            while run < end && members.iter().all(|&i| inputs[i][run] == lead[run]) {
+                run += 1;
+            }
+            if run > depth {
+                let h = self
+                    .hidden(&[lead[depth..run].to_vec()], &mut cache)?
+                    .squeeze(0)?
+                    .contiguous()?;
+                // The logits of four positions at a time (the matrix kernel's group), so that a
+                // reranked line never holds positions × vocabulary floats.
+                for start in (0..run - depth).step_by(4) {
+                    let n = 4.min(run - depth - start);
+                    let logits = self
+                        .output
+                        .forward(&h.narrow(0, start, n)?)?
+                        .to_dtype(DType::F32)?
+                        .to_vec2::<f32>()?;
+                    for (k, row) in logits.iter().enumerate() {
+                        // In f64, with this crate's own exp and ln (the same bits in the page and
+                        // the CLI).
+                        let ls = kernels::log_softmax(row);
+                        let p = depth + start + k;
+                        for &i in &members {
+                            let t = seqs[i][p] as usize;
+                            logprobs[i].push(ls.get(t).copied().unwrap_or(f64::NEG_INFINITY));
                         }
                     }
                 }
-                let mut next: Vec<(u32, Vec<usize>)> = Vec::new();
-                for &i in members.iter().filter(|&&i| inputs[i].len() > run) {
-                    let t = inputs[i][run];
-                    match next.iter_mut().find(|(u, _)| *u == t) {
-                        Some((_, g)) => g.push(i),
-                        None => next.push((t, vec![i])),
-                    }
+            }
+            let mut next: Vec<(u32, Vec<usize>)> = Vec::new();
+            for &i in members.iter().filter(|&&i| inputs[i].len() > run) {
+                let t = inputs[i][run];
+                match next.iter_mut().find(|(u, _)| *u == t) {
+                    Some((_, g)) => g.push(i),
+                    None => next.push((t, vec![i])),
                 }
-                if let Some((_, last_group)) = next.pop() {
-                    for (_, g) in next {
-                        groups.push((cache.clone(), run, g));
-                    }
-                    groups.push((cache, run, last_group));
+            }
+            if let Some((_, last_group)) = next.pop() {
+                for (_, g) in next {
+                    groups.push((cache.clone(), run, g));
                 }
+                groups.push((cache, run, last_group));
             }
         }
         Ok(logprobs.iter().map(|l| l.iter().sum()).collect())
@@ -1104,14 +1175,16 @@ impl Model {
     }
 
     /// log p(each of `seqs` | what a one-row `cache` holds); see [`Llama::continuation_logprobs`].
+    /// GPT-BigCode runs every sequence whole and ignores `known`.
     pub fn continuation_logprobs(
         &self,
         cache: &KvCache,
         last: u32,
         seqs: &[Vec<u32>],
+        known: Vec<Option<Known>>,
     ) -> Result<Vec<f64>> {
         match self {
-            Model::Llama(m) => m.continuation_logprobs(cache, last, seqs),
+            Model::Llama(m) => m.continuation_logprobs(cache, last, seqs, known),
             Model::BigCode(m) => seqs
                 .iter()
                 .map(|s| m.continuation_logprob(cache, last, s))

@@ -405,11 +405,11 @@ fn reranked_lines_that_share_their_beginning_get_the_scores_they_get_alone() {
         vec![a[0]],
     ];
     let together = model
-        .continuation_logprobs(&cache, last, &seqs)
+        .continuation_logprobs(&cache, last, &seqs, Vec::new())
         .expect("scores");
     for (s, got) in seqs.iter().zip(&together) {
         let alone = model
-            .continuation_logprobs(&cache, last, std::slice::from_ref(s))
+            .continuation_logprobs(&cache, last, std::slice::from_ref(s), Vec::new())
             .expect("scores")[0];
         assert_eq!(
             got.to_bits(),
@@ -424,6 +424,112 @@ fn reranked_lines_that_share_their_beginning_get_the_scores_they_get_alone() {
     assert_eq!(together[4], 0.0);
     // The cache was only read: the prompt's logits are still those of a fresh read.
     assert_eq!(cache.len(), 120);
+}
+
+#[test]
+fn a_line_scored_from_where_a_beam_search_left_it_gets_the_score_of_a_fresh_run() {
+    use infill::kernels::log_softmax;
+    use infill::model::Known;
+    let engine = common::engine();
+    let model = engine.model();
+    let tok = engine.tokenizer();
+    let ids = tok.encode(&long_function()).expect("encodes");
+    // The prompt's last token is in the cache, as the engine keeps it.
+    let (prompt, last) = (&ids[..120], ids[119]);
+    let mut cache = model.new_cache();
+    let first = model
+        .logits(&[prompt.to_vec()], &mut cache)
+        .expect("runs")
+        .remove(0);
+    // Three beams, two steps, as a search runs them: rows copied from their parents, one token each.
+    let line = tok
+        .encode("    total = sum(values)\n    return total")
+        .expect("encodes");
+    let other = tok
+        .encode("    count = len(values) + 1\n")
+        .expect("encodes");
+    cache.select_rows(&[0, 0, 0]).expect("rows");
+    let step1 = model
+        .logits(&[vec![line[0]], vec![other[0]], vec![line[0]]], &mut cache)
+        .expect("runs");
+    cache.select_rows(&[2, 1, 0]).expect("rows");
+    let step2 = model
+        .logits(&[vec![line[1]], vec![other[1]], vec![other[1]]], &mut cache)
+        .expect("runs");
+    // Row 0 now holds line[0], line[1]; its log-probabilities are those the search saw.
+    let lps = [
+        log_softmax(&first)[line[0] as usize],
+        log_softmax(&step1[2])[line[1] as usize],
+        log_softmax(&step2[0])[line[2] as usize],
+    ];
+    let fresh = model
+        .continuation_logprobs(
+            &cache_of(model, prompt),
+            last,
+            std::slice::from_ref(&line),
+            Vec::new(),
+        )
+        .expect("scores")[0];
+    for depth in 1..=3 {
+        let mut row = cache.row(0).expect("row");
+        row.truncate(120 + depth - 1).expect("cuts");
+        let known = Known {
+            logprobs: lps[..depth].to_vec(),
+            cache: row,
+        };
+        let got = model
+            .continuation_logprobs(
+                &cache_of(model, prompt),
+                last,
+                std::slice::from_ref(&line),
+                vec![Some(known)],
+            )
+            .expect("scores")[0];
+        assert_eq!(
+            got.to_bits(),
+            fresh.to_bits(),
+            "depth {depth}: {got} against {fresh}"
+        );
+    }
+    // The known scores are used, not run again: wrong ones change the result.
+    let mut row = cache.row(0).expect("row");
+    row.truncate(121).expect("cuts");
+    let wrong = Known {
+        logprobs: vec![lps[0] - 1.0, lps[1]],
+        cache: row,
+    };
+    let got = model
+        .continuation_logprobs(
+            &cache_of(model, prompt),
+            last,
+            std::slice::from_ref(&line),
+            vec![Some(wrong)],
+        )
+        .expect("scores")[0];
+    assert_eq!(got, fresh - 1.0);
+    // A cache that does not hold what the known scores say is ignored.
+    let misfit = Known {
+        logprobs: vec![lps[0] - 1.0, lps[1]],
+        cache: cache.row(0).expect("row"),
+    };
+    let got = model
+        .continuation_logprobs(
+            &cache_of(model, prompt),
+            last,
+            std::slice::from_ref(&line),
+            vec![Some(misfit)],
+        )
+        .expect("scores")[0];
+    assert_eq!(got.to_bits(), fresh.to_bits());
+    // Taking a row alone leaves the search's cache as it was.
+    assert_eq!(cache.len(), 122);
+}
+
+/// A one-row cache that has read `prompt`.
+fn cache_of(model: &infill::model::Model, prompt: &[u32]) -> infill::model::KvCache {
+    let mut cache = model.new_cache();
+    model.logits(&[prompt.to_vec()], &mut cache).expect("runs");
+    cache
 }
 
 #[test]
