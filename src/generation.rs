@@ -550,7 +550,7 @@ impl BeamSearch {
             return Ok(true);
         }
         let k = self.config.num_beams;
-        // Candidates: (score, row, token). Beam search takes the best 2k over all rows, as transformers
+        // Candidates: (score, row, token, the token's own log-probability). Beam search takes the best 2k over all rows, as transformers
         // does; sampling draws one token per row (k rows from the single prompt row at the first step).
         let mut candidates: Vec<(f64, usize, u32, f64)> =
             Vec::with_capacity(2 * k * self.live.len());
@@ -567,11 +567,11 @@ impl BeamSearch {
                 }
                 continue;
             }
-            let mut row_best: Vec<(f64, usize, u32, f64)> = lp
+            let mut row_best: Vec<(f64, usize, u32)> = lp
                 .iter()
                 .enumerate()
                 .filter(|&(t, l)| l.is_finite() && allowed(t))
-                .map(|(t, &l)| (h.logprob + l, row, t as u32, l))
+                .map(|(t, &l)| (h.logprob + l, row, t as u32))
                 .collect();
             let take = (2 * k).min(row_best.len());
             if take == 0 {
@@ -579,7 +579,11 @@ impl BeamSearch {
             }
             row_best.select_nth_unstable_by(take - 1, |a, b| b.0.total_cmp(&a.0));
             row_best.truncate(take);
-            candidates.extend(row_best);
+            candidates.extend(
+                row_best
+                    .into_iter()
+                    .map(|(score, row, t)| (score, row, t, lp[t as usize])),
+            );
         }
         let sampling = self.config.sampling.is_some();
         if !sampling {
