@@ -111,7 +111,12 @@ struct Runner<'a> {
 }
 
 /// Finished hypotheses with their cache rows, so that reranking scores each one from where the search
-/// left it instead of running its tokens again. At most `limit`, the best by score.
+/// left it instead of running its tokens again. At most `limit` (the number of beams: the search keeps
+/// as many), the best by score, and only rows of at most [`KEEP_POSITIONS`] positions past the prompt,
+/// so that the copies stay small next to the search's own rows (SmolLM2: 46 kB a position).
+/// The longest beam row kept for reranking (longer lines, in multi-line mode, are scored from the prompt).
+const KEEP_POSITIONS: usize = 64;
+
 #[derive(Default)]
 struct KeptRows {
     limit: usize,
@@ -137,7 +142,7 @@ impl LanguageModel for Runner<'_> {
         let Some(kept) = self.kept.as_deref_mut() else {
             return Ok(());
         };
-        if kept.limit == 0 {
+        if kept.limit == 0 || self.cache.len() - self.cache.shared_positions() > KEEP_POSITIONS {
             return Ok(());
         }
         kept.rows.push((h.clone(), self.cache.row(row)?));
@@ -384,7 +389,7 @@ impl Engine {
         let rerank_lines = config.rerank_lines;
         let want_cosine = config.cosine;
         let keep_limit = if rerank_lines > 0 && layout.prefix_only() && config.num_beams > 1 {
-            2 * config.num_beams
+            config.num_beams
         } else {
             0
         };
