@@ -110,13 +110,13 @@ struct Runner<'a> {
     kept: Option<&'a mut KeptRows>,
 }
 
+/// The longest beam row kept for reranking (longer lines, in multi-line mode, are scored from the prompt).
+const KEEP_POSITIONS: usize = 64;
+
 /// Finished hypotheses with their cache rows, so that reranking scores each one from where the search
 /// left it instead of running its tokens again. At most `limit` (the number of beams: the search keeps
 /// as many), the best by score, and only rows of at most [`KEEP_POSITIONS`] positions past the prompt,
 /// so that the copies stay small next to the search's own rows (SmolLM2: 46 kB a position).
-/// The longest beam row kept for reranking (longer lines, in multi-line mode, are scored from the prompt).
-const KEEP_POSITIONS: usize = 64;
-
 #[derive(Default)]
 struct KeptRows {
     limit: usize,
@@ -142,7 +142,13 @@ impl LanguageModel for Runner<'_> {
         let Some(kept) = self.kept.as_deref_mut() else {
             return Ok(());
         };
-        if kept.limit == 0 || self.cache.len() - self.cache.shared_positions() > KEEP_POSITIONS {
+        if kept.limit == 0
+            || self
+                .cache
+                .len()
+                .saturating_sub(self.cache.shared_positions())
+                > KEEP_POSITIONS
+        {
             return Ok(());
         }
         kept.rows.push((h.clone(), self.cache.row(row)?));
