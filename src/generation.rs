@@ -550,8 +550,9 @@ impl BeamSearch {
             return Ok(true);
         }
         let k = self.config.num_beams;
-        // Candidates: (score, row, token, the token's own log-probability). Beam search takes the best 2k over all rows, as transformers
-        // does; sampling draws one token per row (k rows from the single prompt row at the first step).
+        // Candidates: (score, row, token, the token's own log-probability). Beam search takes the best
+        // 2k over all rows, as transformers does; sampling draws one token per row (k rows from the
+        // single prompt row at the first step).
         let mut candidates: Vec<(f64, usize, u32, f64)> =
             Vec::with_capacity(2 * k * self.live.len());
         for (row, (h, logits)) in self.live.iter().zip(&self.logits).enumerate() {
