@@ -389,8 +389,7 @@ fn reranked_lines_that_share_their_beginning_get_the_scores_they_get_alone() {
     let tok = engine.tokenizer();
     let ids = tok.encode(&long_function()).expect("encodes");
     let (prompt, last) = (&ids[..120], ids[120]);
-    let mut cache = model.new_cache();
-    model.logits(&[prompt.to_vec()], &mut cache).expect("runs");
+    let cache = cache_of(model, prompt);
     let line = |text: &str| tok.encode(text).expect("encodes");
     let a = line("    total = sum(values)\n    return total");
     let mut b = a[..4].to_vec();
@@ -441,6 +440,8 @@ fn a_line_scored_from_where_a_beam_search_left_it_gets_the_score_of_a_fresh_run(
         .logits(&[prompt.to_vec()], &mut cache)
         .expect("runs")
         .remove(0);
+    // The prompt alone, as the reranker gets it.
+    let prompt_cache = cache_of(model, prompt);
     // Three beams, two steps, as a search runs them: rows copied from their parents, one token each.
     let line = tok
         .encode("    total = sum(values)\n    return total")
@@ -463,12 +464,7 @@ fn a_line_scored_from_where_a_beam_search_left_it_gets_the_score_of_a_fresh_run(
         log_softmax(&step2[0])[line[2] as usize],
     ];
     let fresh = model
-        .continuation_logprobs(
-            &cache_of(model, prompt),
-            last,
-            std::slice::from_ref(&line),
-            Vec::new(),
-        )
+        .continuation_logprobs(&prompt_cache, last, std::slice::from_ref(&line), Vec::new())
         .expect("scores")[0];
     for depth in 1..=3 {
         let mut row = cache.row(0).expect("row");
@@ -479,7 +475,7 @@ fn a_line_scored_from_where_a_beam_search_left_it_gets_the_score_of_a_fresh_run(
         };
         let got = model
             .continuation_logprobs(
-                &cache_of(model, prompt),
+                &prompt_cache,
                 last,
                 std::slice::from_ref(&line),
                 vec![Some(known)],
@@ -500,7 +496,7 @@ fn a_line_scored_from_where_a_beam_search_left_it_gets_the_score_of_a_fresh_run(
     };
     let got = model
         .continuation_logprobs(
-            &cache_of(model, prompt),
+            &prompt_cache,
             last,
             std::slice::from_ref(&line),
             vec![Some(wrong)],
@@ -514,7 +510,7 @@ fn a_line_scored_from_where_a_beam_search_left_it_gets_the_score_of_a_fresh_run(
     };
     let got = model
         .continuation_logprobs(
-            &cache_of(model, prompt),
+            &prompt_cache,
             last,
             std::slice::from_ref(&line),
             vec![Some(misfit)],
