@@ -293,11 +293,7 @@ pub fn ln_cr(x: f64) -> f64 {
 
 /// The log-softmax of `logits`, in f64, identical on every target.
 pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
-    let max = logits
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max)
-        .max(f32::MIN) as f64;
+    let max = max_of(logits).max(f32::MIN) as f64;
     // Summed one at a time, in order (as `Iterator::sum` does), the exponentials two at a time.
     let mut sum = 0f64;
     let pairs = logits.chunks_exact(2);
@@ -316,8 +312,21 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
 
 /// In-place softmax of one row of f32 scores (−∞ entries get 0), identical on every target.
 pub fn softmax_in_place(s: &mut [f32]) {
-    let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut quads = s.chunks_exact_mut(4);
+    let max = max_of(s);
+    // Four at a time in vector registers where the target has them, with `expf4`'s bits either way; the
+    // sum is taken in order, one at a time, as the exponentials come.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    let (done, mut sum) = lanes::exps_less::<lanes::Native>(s, max);
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    )))]
+    let (done, mut sum) = (0, 0f32);
+    let rest = &mut s[done..];
+    let mut quads = rest.chunks_exact_mut(4);
     for q in &mut quads {
         let e = expf4([q[0] - max, q[1] - max, q[2] - max, q[3] - max]);
         q.copy_from_slice(&e);
@@ -325,17 +334,45 @@ pub fn softmax_in_place(s: &mut [f32]) {
     for x in quads.into_remainder() {
         *x = expf(*x - max);
     }
-    // Summed in order, one at a time.
-    let mut sum = 0f32;
-    for &x in s.iter() {
+    for &x in rest.iter() {
         sum += x;
     }
     s.iter_mut().for_each(|x| *x /= sum);
 }
 
+/// The largest value of `s` that is not NaN (−∞ for none), as `fold(−∞, f32::max)` gives it; only the
+/// sign of a zero maximum may differ (`f32::max` leaves it open), and no caller depends on it: a zero
+/// is subtracted from the values, and x − 0 and x + 0 differ only for x = −0, whose exponential is 1 as
+/// for +0.
+pub fn max_of(s: &[f32]) -> f32 {
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    let (done, max) = lanes::max_of::<lanes::Native>(s);
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    )))]
+    let (done, max) = (0, f32::NEG_INFINITY);
+    s[done..]
+        .iter()
+        .fold(max, |m, &x| if x > m { x } else { m })
+}
+
 /// SiLU, `x / (1 + e^−x)`, in place.
 pub fn silu_in_place(xs: &mut [f32]) {
-    let mut quads = xs.chunks_exact_mut(4);
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    let done = lanes::silu::<lanes::Native>(xs);
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    )))]
+    let done = 0;
+    let mut quads = xs[done..].chunks_exact_mut(4);
     for q in &mut quads {
         let e = expf4([-q[0], -q[1], -q[2], -q[3]]);
         for (x, e) in q.iter_mut().zip(e) {
@@ -439,7 +476,18 @@ mod lanes {
         /// `p` points to four writable f32.
         unsafe fn store(self, p: *mut f32);
         fn add(self, o: Self) -> Self;
+        fn sub(self, o: Self) -> Self;
         fn mul(self, o: Self) -> Self;
+        fn div(self, o: Self) -> Self;
+        /// The sign bit flipped (`-x` of each lane).
+        fn neg(self) -> Self;
+        /// Each lane of `o` that is greater than this one's, else this one's (a NaN in `o` is passed
+        /// over).
+        fn max(self, o: Self) -> Self;
+        fn to_array(self) -> [f32; 4];
+        /// [`super::expf4`] of the lanes: SIMD when all four are in its polynomial's range, one at a
+        /// time otherwise; the bits of [`super::expf`] either way.
+        fn expf(self) -> Self;
         /// Rows to columns: `[a, b, c, d]` → `[a0 b0 c0 d0], [a1 b1 c1 d1], …`.
         fn transpose(v: [Self; 4]) -> [Self; 4];
     }
@@ -470,8 +518,50 @@ mod lanes {
             std::arch::wasm32::f32x4_add(self, o)
         }
         #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            std::arch::wasm32::f32x4_sub(self, o)
+        }
+        #[inline(always)]
         fn mul(self, o: Self) -> Self {
             std::arch::wasm32::f32x4_mul(self, o)
+        }
+        #[inline(always)]
+        fn div(self, o: Self) -> Self {
+            std::arch::wasm32::f32x4_div(self, o)
+        }
+        #[inline(always)]
+        fn neg(self) -> Self {
+            std::arch::wasm32::f32x4_neg(self)
+        }
+        #[inline(always)]
+        fn max(self, o: Self) -> Self {
+            // pmax(a, b) is `a < b ? b : a`.
+            std::arch::wasm32::f32x4_pmax(self, o)
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f32; 4] {
+            use std::arch::wasm32::*;
+            [
+                f32x4_extract_lane::<0>(self),
+                f32x4_extract_lane::<1>(self),
+                f32x4_extract_lane::<2>(self),
+                f32x4_extract_lane::<3>(self),
+            ]
+        }
+        #[inline(always)]
+        fn expf(self) -> Self {
+            use std::arch::wasm32::*;
+            // As `expf4`'s range test: false for NaN.
+            let inside = v128_and(
+                f32x4_ge(self, f32x4_splat(-104.0)),
+                f32x4_le(self, f32x4_splat(88.8)),
+            );
+            if i32x4_all_true(inside) {
+                super::simd::expf_v(self)
+            } else {
+                let x = self.to_array().map(super::expf);
+                f32x4(x[0], x[1], x[2], x[3])
+            }
         }
         #[inline(always)]
         fn transpose([a, b, c, d]: [Self; 4]) -> [Self; 4] {
@@ -509,8 +599,52 @@ mod lanes {
             unsafe { std::arch::x86_64::_mm_add_ps(self, o) }
         }
         #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            unsafe { std::arch::x86_64::_mm_sub_ps(self, o) }
+        }
+        #[inline(always)]
         fn mul(self, o: Self) -> Self {
             unsafe { std::arch::x86_64::_mm_mul_ps(self, o) }
+        }
+        #[inline(always)]
+        fn div(self, o: Self) -> Self {
+            unsafe { std::arch::x86_64::_mm_div_ps(self, o) }
+        }
+        #[inline(always)]
+        fn neg(self) -> Self {
+            use std::arch::x86_64::*;
+            unsafe { _mm_xor_ps(self, _mm_set1_ps(-0.0)) }
+        }
+        #[inline(always)]
+        fn max(self, o: Self) -> Self {
+            // maxps(a, b) is `a > b ? a : b`.
+            unsafe { std::arch::x86_64::_mm_max_ps(o, self) }
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f32; 4] {
+            let mut x = [0f32; 4];
+            // SAFETY: x holds four f32.
+            unsafe { std::arch::x86_64::_mm_storeu_ps(x.as_mut_ptr(), self) };
+            x
+        }
+        #[inline(always)]
+        fn expf(self) -> Self {
+            use std::arch::x86_64::*;
+            unsafe {
+                #[cfg(target_feature = "sse4.1")]
+                {
+                    // As `expf4`'s range test: false for NaN.
+                    let inside = _mm_and_ps(
+                        _mm_cmpge_ps(self, _mm_set1_ps(-104.0)),
+                        _mm_cmple_ps(self, _mm_set1_ps(88.8)),
+                    );
+                    if _mm_movemask_ps(inside) == 0xf {
+                        return super::simd::expf_v(self);
+                    }
+                }
+                let x = self.to_array().map(super::expf);
+                _mm_loadu_ps(x.as_ptr())
+            }
         }
         #[inline(always)]
         fn transpose([a, b, c, d]: [Self; 4]) -> [Self; 4] {
@@ -526,6 +660,62 @@ mod lanes {
                 ]
             }
         }
+    }
+
+    /// `s[i] = expf(s[i] − max)` for the first whole fours of `s`, with the bits of the scalar loop in
+    /// [`super::softmax_in_place`]; returns how many it did.
+    /// Also returns their sum, taken in order one at a time from 0.
+    #[inline(always)]
+    pub(super) fn exps_less<V: Lanes>(s: &mut [f32], max: f32) -> (usize, f32) {
+        let m = V::splat(max);
+        let mut sum = 0f32;
+        let mut i = 0;
+        while i + 4 <= s.len() {
+            // SAFETY: i + 4 <= s.len().
+            unsafe {
+                let p = s.as_mut_ptr().add(i);
+                V::load(p).sub(m).expf().store(p);
+                sum += *p;
+                sum += *p.add(1);
+                sum += *p.add(2);
+                sum += *p.add(3);
+            }
+            i += 4;
+        }
+        (i, sum)
+    }
+
+    /// [`super::max_of`] over the first whole fours of `s`: how many, and their maximum.
+    #[inline(always)]
+    pub(super) fn max_of<V: Lanes>(s: &[f32]) -> (usize, f32) {
+        let mut acc = V::splat(f32::NEG_INFINITY);
+        let mut i = 0;
+        while i + 4 <= s.len() {
+            // SAFETY: i + 4 <= s.len().
+            acc = acc.max(unsafe { V::load(s.as_ptr().add(i)) });
+            i += 4;
+        }
+        let l = acc.to_array();
+        let m = l[1..].iter().fold(l[0], |m, &x| if x > m { x } else { m });
+        (i, m)
+    }
+
+    /// SiLU (`x / (1 + e^−x)`) of the first whole fours of `xs`, with the bits of
+    /// [`super::silu_in_place`]'s scalar loop; returns how many it did.
+    #[inline(always)]
+    pub(super) fn silu<V: Lanes>(xs: &mut [f32]) -> usize {
+        let one = V::splat(1.0);
+        let mut i = 0;
+        while i + 4 <= xs.len() {
+            // SAFETY: i + 4 <= xs.len().
+            unsafe {
+                let p = xs.as_mut_ptr().add(i);
+                let x = V::load(p);
+                x.div(one.add(x.neg().expf())).store(p);
+            }
+            i += 4;
+        }
+        i
     }
 
     /// [`super::scaled_dots`] for four positions at a time (`q.len()` a multiple of 8, the caller checks
@@ -876,9 +1066,11 @@ impl Q8Matrix {
     /// Each weight row is read from memory once: it goes against the activation rows four at a time, and
     /// against the one to three left over (five, when four would leave one) while it is still in the
     /// cache. Either way the arithmetic of each (weight row, activation row) pair is the one
-    /// [`dot_scalar`] spells out.
+    /// [`dot_scalar`] spells out. The block scales of a strip of weight rows are converted to f32 in one
+    /// pass (a row of SmolLM2 has only 18 blocks, too few to convert on their own without waste).
     fn fill(&self, first: usize, acts: &Q8Acts, m: usize, out: &mut [f32]) {
         let count = out.len() / m;
+        let b = self.cols / QK;
         // Activation row groups: fours, then the rest (a last four and a one become one five, so five
         // beams are a single pass).
         let mut groups = Vec::with_capacity(m / 4 + 1);
@@ -891,31 +1083,61 @@ impl Q8Matrix {
             groups.push((r, n));
             r += n;
         }
-        for i in 0..count {
-            let w = [self.row(first + i)];
-            let out = &mut out[i * m..(i + 1) * m];
-            for &(r, n) in &groups {
-                let a = |k: usize| acts.row(r + k);
-                let out = &mut out[r..r + n];
-                match n {
-                    5 => out.copy_from_slice(&tile::<1, 5>(w, [a(0), a(1), a(2), a(3), a(4)])[0]),
-                    4 => out.copy_from_slice(&tile::<1, 4>(w, [a(0), a(1), a(2), a(3)])[0]),
-                    3 => out.copy_from_slice(&tile::<1, 3>(w, [a(0), a(1), a(2)])[0]),
-                    2 => out.copy_from_slice(&tile::<1, 2>(w, [a(0), a(1)])[0]),
-                    _ => out.copy_from_slice(&tile::<1, 1>(w, [a(0)])[0]),
+        const STRIP: usize = 32;
+        let mut dws = vec![0f32; STRIP.min(count) * b];
+        for s0 in (0..count).step_by(STRIP) {
+            let n = STRIP.min(count - s0);
+            let rows = first + s0..first + s0 + n;
+            scales_to_f32(
+                &self.scales[rows.start * b..rows.end * b],
+                &mut dws[..n * b],
+            );
+            for i in s0..s0 + n {
+                let w = [(self.row(first + i).0, &dws[(i - s0) * b..][..b])];
+                let out = &mut out[i * m..(i + 1) * m];
+                for &(r, n) in &groups {
+                    let a = |k: usize| acts.row(r + k);
+                    let out = &mut out[r..r + n];
+                    match n {
+                        5 => {
+                            out.copy_from_slice(&tile::<1, 5>(w, [a(0), a(1), a(2), a(3), a(4)])[0])
+                        }
+                        4 => out.copy_from_slice(&tile::<1, 4>(w, [a(0), a(1), a(2), a(3)])[0]),
+                        3 => out.copy_from_slice(&tile::<1, 3>(w, [a(0), a(1), a(2)])[0]),
+                        2 => out.copy_from_slice(&tile::<1, 2>(w, [a(0), a(1)])[0]),
+                        _ => out.copy_from_slice(&tile::<1, 1>(w, [a(0)])[0]),
+                    }
                 }
             }
         }
     }
 }
 
-/// A weight row (its bytes and block scales) or an activation row (widened bytes and scales).
+/// f16 scales (as stored) to f32: with SIMD four at a time, the values `half` gives.
+fn scales_to_f32(src: &[u16], out: &mut [f32]) {
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    simd::scales(src, out);
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    )))]
+    for (d, &h) in out.iter_mut().zip(src) {
+        *d = f16::from_bits(h).to_f32();
+    }
+}
+
+/// A weight row (its bytes and block scales as stored), the same with its scales in f32, or an
+/// activation row (widened bytes and scales).
 type WRow<'a> = (&'a [i8], &'a [u16]);
+type WRowF<'a> = (&'a [i8], &'a [f32]);
 type ARow<'a> = (&'a [i16], &'a [f32]);
 
 /// `W` weight rows against `R` activation rows, every pair computed as [`dot_scalar`] does.
 #[inline]
-fn tile<const W: usize, const R: usize>(w: [WRow; W], a: [ARow; R]) -> [[f32; R]; W] {
+fn tile<const W: usize, const R: usize>(w: [WRowF; W], a: [ARow; R]) -> [[f32; R]; W] {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         // SAFETY: every row holds the same whole number of blocks (one matrix, one quantization).
@@ -934,7 +1156,7 @@ fn tile<const W: usize, const R: usize>(w: [WRow; W], a: [ARow; R]) -> [[f32; R]
         let mut out = [[0f32; R]; W];
         for (o, w) in out.iter_mut().zip(w) {
             for (o, a) in o.iter_mut().zip(a) {
-                *o = dot_scalar(w, a);
+                *o = dot_scalar_f32(w, a);
             }
         }
         out
@@ -952,7 +1174,13 @@ fn tile<const W: usize, const R: usize>(w: [WRow; W], a: [ARow; R]) -> [[f32; R]
     ),
     allow(dead_code)
 )]
-pub(crate) fn dot_scalar((w, wd): WRow, (a, ad): ARow) -> f32 {
+pub(crate) fn dot_scalar((w, wd): WRow, a: ARow) -> f32 {
+    let wd: Vec<f32> = wd.iter().map(|&h| f16::from_bits(h).to_f32()).collect();
+    dot_scalar_f32((w, &wd), a)
+}
+
+/// [`dot_scalar`] with the weight scales already in f32.
+fn dot_scalar_f32((w, wd): WRowF, (a, ad): ARow) -> f32 {
     let mut acc = [0f32; 4];
     for (blk, (&dw, &da)) in wd.iter().zip(ad).enumerate() {
         let mut lanes = [0i32; 4];
@@ -962,7 +1190,7 @@ pub(crate) fn dot_scalar((w, wd): WRow, (a, ad): ARow) -> f32 {
                 *lane += w[i] as i32 * a[i] as i32 + w[i + 1] as i32 * a[i + 1] as i32;
             }
         }
-        let d = f16::from_bits(dw).to_f32() * da;
+        let d = dw * da;
         for (acc, &lane) in acc.iter_mut().zip(&lanes) {
             *acc += lane as f32 * d;
         }
@@ -971,12 +1199,6 @@ pub(crate) fn dot_scalar((w, wd): WRow, (a, ad): ARow) -> f32 {
 }
 
 mod simd {
-    /// Blocks whose weight scales are converted at once (a stack array per weight row).
-    #[cfg(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    ))]
-    const CHUNK: usize = 64;
     /// 2^112: an f16's magnitude bits moved to an f32's places, times this, is the f16's value.
     #[cfg(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
@@ -987,7 +1209,7 @@ mod simd {
         all(target_arch = "wasm32", target_feature = "simd128"),
         target_arch = "x86_64"
     ))]
-    use super::{ARow, WRow, QK};
+    use super::{ARow, WRowF, QK};
     #[cfg(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
         target_arch = "x86_64"
@@ -1070,54 +1292,38 @@ mod simd {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
     pub(super) unsafe fn tile_wasm<const W: usize, const R: usize>(
-        w: [WRow; W],
+        w: [WRowF; W],
         a: [ARow; R],
     ) -> [[f32; R]; W] {
         use std::arch::wasm32::*;
         let blocks = w[0].1.len();
         let mut acc = [[f32x4_splat(0.0); R]; W];
-        // Each weight row's block scales as f32, converted a chunk at a time ([`scales`]).
-        let mut dws = [[0f32; CHUNK]; W];
-        let mut start = 0;
-        while start < blocks {
-            let n = CHUNK.min(blocks - start);
-            for (i, d) in dws.iter_mut().enumerate() {
-                scales(&w[i].1[start..start + n], &mut d[..n]);
-            }
-            for blk in start..start + n {
-                for i in 0..W {
-                    // SAFETY: blk < blocks and every row holds `blocks` whole blocks.
-                    unsafe {
-                        let wp = w[i].0.as_ptr().add(blk * QK);
-                        let lo = v128_load(wp as *const v128);
-                        let hi = v128_load(wp.add(16) as *const v128);
-                        let w0 = i16x8_extend_low_i8x16(lo);
-                        let w1 = i16x8_extend_high_i8x16(lo);
-                        let w2 = i16x8_extend_low_i8x16(hi);
-                        let w3 = i16x8_extend_high_i8x16(hi);
-                        let dw = *dws[i].get_unchecked(blk - start);
-                        for j in 0..R {
-                            let ap = a[j].0.as_ptr().add(blk * QK);
-                            let s = i32x4_dot_i16x8(w0, v128_load(ap as *const v128));
-                            let s = i32x4_add(
-                                s,
-                                i32x4_dot_i16x8(w1, v128_load(ap.add(8) as *const v128)),
-                            );
-                            let s = i32x4_add(
-                                s,
-                                i32x4_dot_i16x8(w2, v128_load(ap.add(16) as *const v128)),
-                            );
-                            let s = i32x4_add(
-                                s,
-                                i32x4_dot_i16x8(w3, v128_load(ap.add(24) as *const v128)),
-                            );
-                            let d = f32x4_splat(dw * *a[j].1.get_unchecked(blk));
-                            acc[i][j] = f32x4_add(acc[i][j], f32x4_mul(f32x4_convert_i32x4(s), d));
-                        }
+        for blk in 0..blocks {
+            for i in 0..W {
+                // SAFETY: blk < blocks and every row holds `blocks` whole blocks.
+                unsafe {
+                    let wp = w[i].0.as_ptr().add(blk * QK);
+                    let lo = v128_load(wp as *const v128);
+                    let hi = v128_load(wp.add(16) as *const v128);
+                    let w0 = i16x8_extend_low_i8x16(lo);
+                    let w1 = i16x8_extend_high_i8x16(lo);
+                    let w2 = i16x8_extend_low_i8x16(hi);
+                    let w3 = i16x8_extend_high_i8x16(hi);
+                    let dw = *w[i].1.get_unchecked(blk);
+                    for j in 0..R {
+                        let ap = a[j].0.as_ptr().add(blk * QK);
+                        let s = i32x4_dot_i16x8(w0, v128_load(ap as *const v128));
+                        let s =
+                            i32x4_add(s, i32x4_dot_i16x8(w1, v128_load(ap.add(8) as *const v128)));
+                        let s =
+                            i32x4_add(s, i32x4_dot_i16x8(w2, v128_load(ap.add(16) as *const v128)));
+                        let s =
+                            i32x4_add(s, i32x4_dot_i16x8(w3, v128_load(ap.add(24) as *const v128)));
+                        let d = f32x4_splat(dw * *a[j].1.get_unchecked(blk));
+                        acc[i][j] = f32x4_add(acc[i][j], f32x4_mul(f32x4_convert_i32x4(s), d));
                     }
                 }
             }
-            start += n;
         }
         let mut out = [[0f32; R]; W];
         for i in 0..W {
@@ -1135,7 +1341,7 @@ mod simd {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     pub(super) unsafe fn tile_sse2<const W: usize, const R: usize>(
-        w: [WRow; W],
+        w: [WRowF; W],
         a: [ARow; R],
     ) -> [[f32; R]; W] {
         use std::arch::x86_64::*;
@@ -1143,38 +1349,28 @@ mod simd {
         // SAFETY: SSE2 is always present on x86_64; every pointer below stays inside its row.
         unsafe {
             let mut acc = [[_mm_setzero_ps(); R]; W];
-            // As in `tile_wasm`: each weight row's scales as f32, a chunk at a time.
-            let mut dws = [[0f32; CHUNK]; W];
-            let mut start = 0;
-            while start < blocks {
-                let n = CHUNK.min(blocks - start);
-                for (i, d) in dws.iter_mut().enumerate() {
-                    scales(&w[i].1[start..start + n], &mut d[..n]);
-                }
-                for blk in start..start + n {
-                    for i in 0..W {
-                        let wp = w[i].0.as_ptr().add(blk * QK);
-                        let lo = _mm_loadu_si128(wp as *const __m128i);
-                        let hi = _mm_loadu_si128(wp.add(16) as *const __m128i);
-                        // i8 → i16 sign extension in SSE2: each byte into both halves, shift right.
-                        let w0 = _mm_srai_epi16(_mm_unpacklo_epi8(lo, lo), 8);
-                        let w1 = _mm_srai_epi16(_mm_unpackhi_epi8(lo, lo), 8);
-                        let w2 = _mm_srai_epi16(_mm_unpacklo_epi8(hi, hi), 8);
-                        let w3 = _mm_srai_epi16(_mm_unpackhi_epi8(hi, hi), 8);
-                        let dw = *dws[i].get_unchecked(blk - start);
-                        for j in 0..R {
-                            let ap = a[j].0.as_ptr().add(blk * QK);
-                            let load = |k: usize| _mm_loadu_si128(ap.add(k) as *const __m128i);
-                            let s = _mm_madd_epi16(w0, load(0));
-                            let s = _mm_add_epi32(s, _mm_madd_epi16(w1, load(8)));
-                            let s = _mm_add_epi32(s, _mm_madd_epi16(w2, load(16)));
-                            let s = _mm_add_epi32(s, _mm_madd_epi16(w3, load(24)));
-                            let d = _mm_set1_ps(dw * *a[j].1.get_unchecked(blk));
-                            acc[i][j] = _mm_add_ps(acc[i][j], _mm_mul_ps(_mm_cvtepi32_ps(s), d));
-                        }
+            for blk in 0..blocks {
+                for i in 0..W {
+                    let wp = w[i].0.as_ptr().add(blk * QK);
+                    let lo = _mm_loadu_si128(wp as *const __m128i);
+                    let hi = _mm_loadu_si128(wp.add(16) as *const __m128i);
+                    // i8 → i16 sign extension in SSE2: each byte into both halves, shift right.
+                    let w0 = _mm_srai_epi16(_mm_unpacklo_epi8(lo, lo), 8);
+                    let w1 = _mm_srai_epi16(_mm_unpackhi_epi8(lo, lo), 8);
+                    let w2 = _mm_srai_epi16(_mm_unpacklo_epi8(hi, hi), 8);
+                    let w3 = _mm_srai_epi16(_mm_unpackhi_epi8(hi, hi), 8);
+                    let dw = *w[i].1.get_unchecked(blk);
+                    for j in 0..R {
+                        let ap = a[j].0.as_ptr().add(blk * QK);
+                        let load = |k: usize| _mm_loadu_si128(ap.add(k) as *const __m128i);
+                        let s = _mm_madd_epi16(w0, load(0));
+                        let s = _mm_add_epi32(s, _mm_madd_epi16(w1, load(8)));
+                        let s = _mm_add_epi32(s, _mm_madd_epi16(w2, load(16)));
+                        let s = _mm_add_epi32(s, _mm_madd_epi16(w3, load(24)));
+                        let d = _mm_set1_ps(dw * *a[j].1.get_unchecked(blk));
+                        acc[i][j] = _mm_add_ps(acc[i][j], _mm_mul_ps(_mm_cvtepi32_ps(s), d));
                     }
                 }
-                start += n;
             }
             let mut out = [[0f32; R]; W];
             for i in 0..W {
@@ -1295,37 +1491,43 @@ mod simd {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
     pub(super) fn expf4(x: [f32; 4]) -> [f32; 4] {
+        use super::lanes::Lanes;
         use std::arch::wasm32::*;
-        let v = f32x4(x[0], x[1], x[2], x[3]);
-        let lo = exp_lanes(f64x2_promote_low_f32x4(v), &super::EXPF_C);
-        let hi = exp_lanes(
-            f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(v, v)),
-            &super::EXPF_C,
-        );
-        let r =
-            i32x4_shuffle::<0, 1, 4, 5>(f32x4_demote_f64x2_zero(lo), f32x4_demote_f64x2_zero(hi));
-        [
-            f32x4_extract_lane::<0>(r),
-            f32x4_extract_lane::<1>(r),
-            f32x4_extract_lane::<2>(r),
-            f32x4_extract_lane::<3>(r),
-        ]
+        expf_v(f32x4(x[0], x[1], x[2], x[3])).to_array()
     }
 
     /// As the wasm `expf4`, with SSE4.1.
     #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
     #[inline(always)]
     pub(super) fn expf4(x: [f32; 4]) -> [f32; 4] {
+        use super::lanes::Lanes;
+        // SAFETY: the load is of a four-element array.
+        expf_v(unsafe { std::arch::x86_64::_mm_loadu_ps(x.as_ptr()) }).to_array()
+    }
+
+    /// [`expf4`] of a vector whose lanes are all in the polynomial's range.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    pub(super) fn expf_v(v: std::arch::wasm32::v128) -> std::arch::wasm32::v128 {
+        use std::arch::wasm32::*;
+        let lo = exp_lanes(f64x2_promote_low_f32x4(v), &super::EXPF_C);
+        let hi = exp_lanes(
+            f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(v, v)),
+            &super::EXPF_C,
+        );
+        i32x4_shuffle::<0, 1, 4, 5>(f32x4_demote_f64x2_zero(lo), f32x4_demote_f64x2_zero(hi))
+    }
+
+    /// As the wasm `expf_v`, with SSE4.1.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
+    #[inline(always)]
+    pub(super) fn expf_v(v: std::arch::x86_64::__m128) -> std::arch::x86_64::__m128 {
         use std::arch::x86_64::*;
-        // SAFETY: as in `exp_lanes`; the loads and stores are of four-element arrays.
+        // SAFETY: as in `exp_lanes`.
         unsafe {
-            let v = _mm_loadu_ps(x.as_ptr());
             let lo = exp_lanes(_mm_cvtps_pd(v), &super::EXPF_C);
             let hi = exp_lanes(_mm_cvtps_pd(_mm_movehl_ps(v, v)), &super::EXPF_C);
-            let r = _mm_movelh_ps(_mm_cvtpd_ps(lo), _mm_cvtpd_ps(hi));
-            let mut out = [0f32; 4];
-            _mm_storeu_ps(out.as_mut_ptr(), r);
-            out
+            _mm_movelh_ps(_mm_cvtpd_ps(lo), _mm_cvtpd_ps(hi))
         }
     }
 
@@ -1518,6 +1720,27 @@ mod tests {
             sum += *x;
         }
         s.iter_mut().for_each(|x| *x /= sum);
+    }
+
+    #[test]
+    fn the_maximum_passes_over_nan_as_f32_max_does() {
+        let mut rnd = stream(9);
+        for len in [0, 1, 3, 4, 5, 8, 9, 63, 541] {
+            let mut xs: Vec<f32> = (0..len).map(|_| ((rnd() - 0.5) * 40.0) as f32).collect();
+            let fold = |xs: &[f32]| xs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            assert_eq!(max_of(&xs).to_bits(), fold(&xs).to_bits(), "{len}");
+            for x in xs.iter_mut().step_by(2) {
+                *x = f32::NAN;
+            }
+            assert_eq!(max_of(&xs).to_bits(), fold(&xs).to_bits(), "{len} with NaN");
+            xs.iter_mut().for_each(|x| *x = f32::NAN);
+            assert_eq!(max_of(&xs), f32::NEG_INFINITY);
+        }
+        assert_eq!(
+            max_of(&[f32::NEG_INFINITY, 1.0, f32::INFINITY, 2.0, 3.0]),
+            f32::INFINITY
+        );
+        assert_eq!(max_of(&[-3.0, -1.0, -2.0, -5.0, -4.0, -0.5, -7.0]), -0.5);
     }
 
     #[test]
