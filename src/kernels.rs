@@ -360,6 +360,23 @@ pub fn max_of(s: &[f32]) -> f32 {
         .fold(max, |m, &x| if x > m { x } else { m })
 }
 
+/// The largest |x| of `block` that is not NaN (0 for none), as `fold(0, |m, x| m.max(x.abs()))` gives it.
+fn abs_max(block: &[f32]) -> f32 {
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    let (done, m) = lanes::abs_max::<lanes::Native>(block);
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    )))]
+    let (done, m) = (0, 0f32);
+    block[done..]
+        .iter()
+        .fold(m, |m, &x| if x.abs() > m { x.abs() } else { m })
+}
+
 /// SiLU, `x / (1 + e^−x)`, in place.
 pub fn silu_in_place(xs: &mut [f32]) {
     #[cfg(any(
@@ -485,6 +502,10 @@ mod lanes {
         /// over).
         fn max(self, o: Self) -> Self;
         fn to_array(self) -> [f32; 4];
+        /// |x| of each lane (the sign bit cleared).
+        fn abs(self) -> Self;
+        /// `x.round() as i8 as i16` of the eight lanes of `a` and `b`.
+        fn round_to_i8(a: Self, b: Self) -> [i16; 8];
         /// [`super::expf4`] of the lanes: SIMD when all four are in its polynomial's range, one at a
         /// time otherwise; the bits of [`super::expf`] either way.
         fn expf(self) -> Self;
@@ -547,6 +568,28 @@ mod lanes {
                 f32x4_extract_lane::<2>(self),
                 f32x4_extract_lane::<3>(self),
             ]
+        }
+        #[inline(always)]
+        fn abs(self) -> Self {
+            std::arch::wasm32::f32x4_abs(self)
+        }
+        #[inline(always)]
+        fn round_to_i8(a: Self, b: Self) -> [i16; 8] {
+            use std::arch::wasm32::*;
+            let round = |v: v128| {
+                let t = f32x4_trunc(v);
+                let away = f32x4_ge(f32x4_abs(f32x4_sub(v, t)), f32x4_splat(0.5));
+                // ±1 with v's sign where the cut-off part is at least ½, else 0.
+                let one = v128_or(f32x4_splat(1.0), v128_and(v, f32x4_splat(-0.0)));
+                let r = f32x4_add(t, v128_and(away, one));
+                i32x4_trunc_sat_f32x4(r)
+            };
+            let n = i16x8_narrow_i32x4(round(a), round(b));
+            let n = i16x8_min(i16x8_max(n, i16x8_splat(-128)), i16x8_splat(127));
+            let mut out = [0i16; 8];
+            // SAFETY: out holds eight i16.
+            unsafe { v128_store(out.as_mut_ptr() as *mut v128, n) };
+            out
         }
         #[inline(always)]
         fn expf(self) -> Self {
@@ -628,6 +671,38 @@ mod lanes {
             x
         }
         #[inline(always)]
+        fn abs(self) -> Self {
+            use std::arch::x86_64::*;
+            unsafe { _mm_andnot_ps(_mm_set1_ps(-0.0), self) }
+        }
+        #[inline(always)]
+        fn round_to_i8(a: Self, b: Self) -> [i16; 8] {
+            use std::arch::x86_64::*;
+            let mut out = [0i16; 8];
+            #[cfg(target_feature = "sse4.1")]
+            // SAFETY: SSE4.1 is enabled at build time (the cfg); out holds eight i16.
+            unsafe {
+                // As the wasm version; cvttps2dq has no saturation (NaN and overflow give i32::MIN),
+                // so NaN goes to 0 and the rest is clamped to i8's range first.
+                let round = |v: __m128| {
+                    let t = _mm_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+                    let away = _mm_cmpge_ps(_mm_sub_ps(v, t).abs(), _mm_set1_ps(0.5));
+                    let one = _mm_or_ps(_mm_set1_ps(1.0), _mm_and_ps(v, _mm_set1_ps(-0.0)));
+                    let r = _mm_add_ps(t, _mm_and_ps(away, one));
+                    let r = _mm_and_ps(r, _mm_cmpord_ps(r, r));
+                    let r = _mm_min_ps(_mm_max_ps(r, _mm_set1_ps(-128.0)), _mm_set1_ps(127.0));
+                    _mm_cvttps_epi32(r)
+                };
+                let n = _mm_packs_epi32(round(a), round(b));
+                _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, n);
+            }
+            #[cfg(not(target_feature = "sse4.1"))]
+            for (o, &x) in out.iter_mut().zip(a.to_array().iter().chain(&b.to_array())) {
+                *o = x.round() as i8 as i16;
+            }
+            out
+        }
+        #[inline(always)]
         fn expf(self) -> Self {
             use std::arch::x86_64::*;
             unsafe {
@@ -683,6 +758,43 @@ mod lanes {
             i += 4;
         }
         (i, sum)
+    }
+
+    /// [`super::abs_max`] over the first whole fours of `s`: how many, and their largest |x|.
+    #[inline(always)]
+    pub(super) fn abs_max<V: Lanes>(s: &[f32]) -> (usize, f32) {
+        let mut acc = V::splat(0.0);
+        let mut i = 0;
+        while i + 4 <= s.len() {
+            // SAFETY: i + 4 <= s.len().
+            acc = acc.max(unsafe { V::load(s.as_ptr().add(i)) }.abs());
+            i += 4;
+        }
+        let l = acc.to_array();
+        let m = l[1..].iter().fold(l[0], |m, &x| if x > m { x } else { m });
+        (i, m)
+    }
+
+    /// `(x · id).round() as i8` of the first whole eights of `s`, widened to i16 and appended to `out`;
+    /// returns how many it did. Rounding half away from zero, as `f32::round`: the integer part, plus
+    /// the sign when the part cut off is at least ½ (the difference is exact); then saturated to i8 as
+    /// `as` does (NaN gives 0).
+    #[inline(always)]
+    pub(super) fn scaled_round<V: Lanes>(s: &[f32], id: f32, out: &mut Vec<i16>) -> usize {
+        let scale = V::splat(id);
+        let mut i = 0;
+        while i + 8 <= s.len() {
+            // SAFETY: i + 8 <= s.len().
+            let (a, b) = unsafe {
+                (
+                    V::load(s.as_ptr().add(i)).mul(scale),
+                    V::load(s.as_ptr().add(i + 4)).mul(scale),
+                )
+            };
+            out.extend_from_slice(&V::round_to_i8(a, b));
+            i += 8;
+        }
+        i
     }
 
     /// [`super::max_of`] over the first whole fours of `s`: how many, and their maximum.
@@ -831,26 +943,43 @@ pub struct Q8Matrix {
 }
 
 /// Activations quantized to Q8_0 the way candle does it, with the bytes widened to i16 once so that every
-/// weight row reuses them.
-struct Q8Acts {
+/// weight row reuses them. One quantization serves every matrix that takes the same input (a layer's
+/// query, key and value projections, say).
+pub struct Q8Acts {
     cols: usize,
     scales: Vec<f32>,
     qs: Vec<i16>,
 }
 
 impl Q8Acts {
-    fn quantize(xs: &[f32], cols: usize) -> Self {
+    /// `xs`: rows of `cols` values (a multiple of 32), one after the other.
+    pub fn quantize(xs: &[f32], cols: usize) -> Self {
         let blocks = xs.len() / QK;
         let mut scales = Vec::with_capacity(blocks);
         let mut qs = Vec::with_capacity(xs.len());
         for block in xs.chunks_exact(QK) {
-            let amax = block.iter().fold(0f32, |m, &x| m.max(x.abs()));
+            let amax = abs_max(block);
             let d = amax / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             scales.push(f16::from_f32(d).to_f32());
-            qs.extend(block.iter().map(|&x| (x * id).round() as i8 as i16));
+            #[cfg(any(
+                all(target_arch = "wasm32", target_feature = "simd128"),
+                target_arch = "x86_64"
+            ))]
+            let done = lanes::scaled_round::<lanes::Native>(block, id, &mut qs);
+            #[cfg(not(any(
+                all(target_arch = "wasm32", target_feature = "simd128"),
+                target_arch = "x86_64"
+            )))]
+            let done = 0;
+            qs.extend(block[done..].iter().map(|&x| (x * id).round() as i8 as i16));
         }
         Self { cols, scales, qs }
+    }
+
+    /// Values per row.
+    pub fn cols(&self) -> usize {
+        self.cols
     }
 
     fn row(&self, r: usize) -> (&[i16], &[f32]) {
@@ -1017,12 +1146,17 @@ impl Q8Matrix {
 
     /// `xs` (m × cols, row-major) times the transposed matrix: m × rows.
     pub fn matmul(&self, xs: &[f32]) -> Vec<f32> {
-        let m = xs.len() / self.cols;
-        let acts = Q8Acts::quantize(xs, self.cols);
+        self.matmul_quantized(&Q8Acts::quantize(xs, self.cols))
+    }
+
+    /// [`Self::matmul`] of activations quantized already (they must have this matrix's `cols`).
+    pub fn matmul_quantized(&self, acts: &Q8Acts) -> Vec<f32> {
+        assert_eq!(acts.cols, self.cols, "activations of another width");
+        let m = acts.qs.len() / self.cols;
         // Computed weight row by weight row (rows × m) so that the work splits into disjoint slices,
         // then transposed.
         let mut by_row = vec![0f32; self.rows * m];
-        let fill = |first: usize, chunk: &mut [f32]| self.fill(first, &acts, m, chunk);
+        let fill = |first: usize, chunk: &mut [f32]| self.fill(first, acts, m, chunk);
         #[cfg(not(target_arch = "wasm32"))]
         {
             use rayon::prelude::*;
@@ -1720,6 +1854,44 @@ mod tests {
             sum += *x;
         }
         s.iter_mut().for_each(|x| *x /= sum);
+    }
+
+    #[test]
+    fn activations_quantize_as_one_value_at_a_time() {
+        fn one_at_a_time(xs: &[f32]) -> (Vec<f32>, Vec<i16>) {
+            let (mut scales, mut qs) = (Vec::new(), Vec::new());
+            for block in xs.chunks_exact(QK) {
+                let amax = block.iter().fold(0f32, |m, &x| m.max(x.abs()));
+                let d = amax / 127.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                scales.push(f16::from_f32(d).to_f32());
+                qs.extend(block.iter().map(|&x| (x * id).round() as i8 as i16));
+            }
+            (scales, qs)
+        }
+        let mut rnd = stream(31);
+        let mut xs: Vec<f32> = (0..64 * QK).map(|_| ((rnd() - 0.5) * 8.0) as f32).collect();
+        // Values that land on halves (amax 127 makes id 1), signed zeros, NaN, infinities, a block of
+        // zeros and a block whose scale is subnormal.
+        xs[..8].copy_from_slice(&[127.0, 0.5, -0.5, 1.5, -2.5, 126.5, -126.5, -0.0]);
+        xs[QK..QK + 4].copy_from_slice(&[f32::NAN, 3.0, -1.0, 0.49999997]);
+        xs[2 * QK..2 * QK + 3].copy_from_slice(&[f32::INFINITY, -2.0, f32::NEG_INFINITY]);
+        xs[3 * QK..4 * QK].iter_mut().for_each(|x| *x = 0.0);
+        xs[4 * QK..5 * QK]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x = 1e-40 * i as f32);
+        xs[5 * QK..6 * QK]
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x = i as f32 - 15.5);
+        let acts = Q8Acts::quantize(&xs, 8 * QK);
+        let (scales, qs) = one_at_a_time(&xs);
+        assert_eq!(acts.qs, qs);
+        assert_eq!(
+            acts.scales.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            scales.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

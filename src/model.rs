@@ -12,7 +12,7 @@ use candle_transformers::quantized_nn::RmsNorm;
 use std::sync::Arc;
 
 use crate::error::{InfillError, Result};
-use crate::kernels::{self, Q8Matrix};
+use crate::kernels::{self, Q8Acts, Q8Matrix};
 
 /// The longest sequence (prompt plus generation) the rotary tables are built for.
 pub const MAX_SEQ_LEN: usize = 4096;
@@ -39,6 +39,41 @@ impl Linear {
             Linear::Q8(m) => m.forward(x),
             Linear::Candle(m) => Ok(m.forward(x)?),
         }
+    }
+
+    /// `x` times each of `ls`: the Q8_0 matrices quantize `x` once between them (a layer's query, key
+    /// and value projections take the same input, as do the feed-forward gate and up projections).
+    fn forward_each<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
+        let cols = x.dims().last().copied().unwrap_or(0);
+        let shared = ls
+            .iter()
+            .all(|l| matches!(l, Linear::Q8(m) if m.cols() == cols));
+        if !shared || cols == 0 {
+            let mut out = Vec::with_capacity(N);
+            for l in ls {
+                out.push(l.forward(x)?);
+            }
+            return out
+                .try_into()
+                .map_err(|_| InfillError::Model("a product went missing".into()));
+        }
+        let acts = Q8Acts::quantize(&x.flatten_all()?.to_vec1::<f32>()?, cols);
+        let mut out = Vec::with_capacity(N);
+        for l in ls {
+            if let Linear::Q8(m) = l {
+                let mut dims = x.dims().to_vec();
+                if let Some(last) = dims.last_mut() {
+                    *last = m.rows();
+                }
+                out.push(Tensor::from_vec(
+                    m.matmul_quantized(&acts),
+                    dims,
+                    &Device::Cpu,
+                )?);
+            }
+        }
+        out.try_into()
+            .map_err(|_| InfillError::Model("a product went missing".into()))
     }
 
     fn dequantize(&mut self) -> Result<()> {
@@ -782,8 +817,7 @@ impl Llama {
             let h = self.attention(layer, &h, (&cos, &sin), (store, block, to_base))?;
             let x1 = (h + residual)?;
             let h = layer.ffn_norm.forward(&x1)?;
-            let g = layer.gate.forward(&h)?;
-            let u = layer.up.forward(&h)?;
+            let [g, u] = Linear::forward_each([&layer.gate, &layer.up], &h)?;
             let h = layer.down.forward(&(silu(&g)? * u)?)?;
             x = (h + x1)?;
         }
@@ -961,9 +995,10 @@ impl Llama {
                 None => t,
             })
         };
-        let q = add_bias(layer.wq.forward(x)?, &layer.bq)?;
-        let k = add_bias(layer.wk.forward(x)?, &layer.bk)?;
-        let v = add_bias(layer.wv.forward(x)?, &layer.bv)?;
+        let [q, k, v] = Linear::forward_each([&layer.wq, &layer.wk, &layer.wv], x)?;
+        let q = add_bias(q, &layer.bq)?;
+        let k = add_bias(k, &layer.bk)?;
+        let v = add_bias(v, &layer.bv)?;
         let q = q
             .reshape((b, seq, c.n_head, d))?
             .transpose(1, 2)?
