@@ -556,10 +556,10 @@ impl BeamSearch {
         let mut candidates: Vec<(f64, usize, u32, f64)> =
             Vec::with_capacity(2 * k * self.live.len());
         for (row, (h, logits)) in self.live.iter().zip(&self.logits).enumerate() {
-            let lp = log_softmax(logits);
             let filter = self.filter_for(h, text);
             let allowed = |t: usize| filter.as_ref().is_none_or(|f| f[t]);
             if let Some(sampling) = self.config.sampling.clone() {
+                let lp = log_softmax(logits);
                 let draws = if self.steps == 0 { k } else { 1 };
                 for _ in 0..draws {
                     if let Some(t) = sample(&lp, &allowed, &sampling, &mut self.rng) {
@@ -568,23 +568,24 @@ impl BeamSearch {
                 }
                 continue;
             }
-            let mut row_best: Vec<(f64, usize, u32)> = lp
-                .iter()
-                .enumerate()
-                .filter(|&(t, l)| l.is_finite() && allowed(t))
-                .map(|(t, &l)| (h.logprob + l, row, t as u32))
-                .collect();
-            let take = (2 * k).min(row_best.len());
-            if take == 0 {
-                continue;
+            // The row's best 2k by score (ties: the lower token first), in one pass over the vocabulary
+            // with each log-probability computed as `log_softmax` would give it.
+            let lse = crate::kernels::log_sum_exp(logits);
+            let mut best: Vec<(f64, u32, f64)> = Vec::with_capacity(2 * k + 1);
+            for (t, &l) in logits.iter().enumerate() {
+                let lp = l as f64 - lse;
+                if !lp.is_finite() || !allowed(t) {
+                    continue;
+                }
+                let score = h.logprob + lp;
+                if best.len() == 2 * k && best.last().is_none_or(|w| score <= w.0) {
+                    continue;
+                }
+                let at = best.partition_point(|b| b.0 >= score);
+                best.insert(at, (score, t as u32, lp));
+                best.truncate(2 * k);
             }
-            row_best.select_nth_unstable_by(take - 1, |a, b| b.0.total_cmp(&a.0));
-            row_best.truncate(take);
-            candidates.extend(
-                row_best
-                    .into_iter()
-                    .map(|(score, row, t)| (score, row, t, lp[t as usize])),
-            );
+            candidates.extend(best.into_iter().map(|(score, t, lp)| (score, row, t, lp)));
         }
         let sampling = self.config.sampling.is_some();
         if !sampling {

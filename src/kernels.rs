@@ -293,6 +293,13 @@ pub fn ln_cr(x: f64) -> f64 {
 
 /// The log-softmax of `logits`, in f64, identical on every target.
 pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
+    let lse = log_sum_exp(logits);
+    logits.iter().map(|&l| l as f64 - lse).collect()
+}
+
+/// ln Σ e^l over `logits`, in f64: [`log_softmax`]`(logits)[t]` is `logits[t] as f64 - log_sum_exp(logits)`,
+/// bit for bit, so one log-probability costs a subtraction once this is known.
+pub fn log_sum_exp(logits: &[f32]) -> f64 {
     let max = max_of(logits).max(f32::MIN) as f64;
     // Summed one at a time, in order (as `Iterator::sum` does), the exponentials two at a time.
     let mut sum = 0f64;
@@ -306,8 +313,7 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
     for &l in last {
         sum += exp(l as f64 - max);
     }
-    let lse = max + ln(sum);
-    logits.iter().map(|&l| l as f64 - lse).collect()
+    max + ln(sum)
 }
 
 /// In-place softmax of one row of f32 scores (−∞ entries get 0), identical on every target.

@@ -923,11 +923,12 @@ impl Llama {
                     for (k, row) in logits.iter().enumerate() {
                         // In f64, with this crate's own exp and ln (the same bits in the page and
                         // the CLI).
-                        let ls = kernels::log_softmax(row);
+                        let lse = kernels::log_sum_exp(row);
                         let p = depth + start + k;
                         for &i in &members {
                             let t = seqs[i][p] as usize;
-                            logprobs[i].push(ls.get(t).copied().unwrap_or(f64::NEG_INFINITY));
+                            logprobs[i]
+                                .push(row.get(t).map_or(f64::NEG_INFINITY, |&l| l as f64 - lse));
                         }
                     }
                 }
