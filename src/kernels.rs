@@ -347,9 +347,9 @@ pub fn softmax_in_place(s: &mut [f32]) {
 }
 
 /// The largest value of `s` that is not NaN (−∞ for none), as `fold(−∞, f32::max)` gives it; only the
-/// sign of a zero maximum may differ (`f32::max` leaves it open), and no caller depends on it: a zero
-/// is subtracted from the values, and x − 0 and x + 0 differ only for x = −0, whose exponential is 1 as
-/// for +0.
+/// sign of a zero maximum may differ (`f32::max` leaves it open), and no caller depends on it: the
+/// maximum is subtracted from the values, x − (+0) and x − (−0) differ only for x = −0, and the
+/// exponential of either zero is 1.
 pub fn max_of(s: &[f32]) -> f32 {
     #[cfg(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
