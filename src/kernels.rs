@@ -25,6 +25,24 @@ use std::borrow::Cow;
 
 use crate::error::{InfillError, Result};
 
+/// `$simd` where the four-lane trait ([`lanes::Lanes`]) exists (wasm with simd128, x86_64), `$scalar`
+/// elsewhere: how far the vector loop got, and what it carries, or nothing done.
+macro_rules! lanes_or {
+    ($simd:expr, $scalar:expr) => {{
+        #[cfg(any(
+            all(target_arch = "wasm32", target_feature = "simd128"),
+            target_arch = "x86_64"
+        ))]
+        let v = $simd;
+        #[cfg(not(any(
+            all(target_arch = "wasm32", target_feature = "simd128"),
+            target_arch = "x86_64"
+        )))]
+        let v = $scalar;
+        v
+    }};
+}
+
 /// Values per Q8_0 block.
 pub const QK: usize = 32;
 
@@ -321,16 +339,7 @@ pub fn softmax_in_place(s: &mut [f32]) {
     let max = max_of(s);
     // Four at a time in vector registers where the target has them, with `expf4`'s bits either way; the
     // sum is taken in order, one at a time, as the exponentials come.
-    #[cfg(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    ))]
-    let (done, mut sum) = lanes::exps_less::<lanes::Native>(s, max);
-    #[cfg(not(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    )))]
-    let (done, mut sum) = (0, 0f32);
+    let (done, mut sum) = lanes_or!(lanes::exps_less::<lanes::Native>(s, max), (0, 0f32));
     let rest = &mut s[done..];
     let mut quads = rest.chunks_exact_mut(4);
     for q in &mut quads {
@@ -351,16 +360,7 @@ pub fn softmax_in_place(s: &mut [f32]) {
 /// maximum is subtracted from the values, x − (+0) and x − (−0) differ only for x = −0, and the
 /// exponential of either zero is 1.
 pub fn max_of(s: &[f32]) -> f32 {
-    #[cfg(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    ))]
-    let (done, max) = lanes::max_of::<lanes::Native>(s);
-    #[cfg(not(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    )))]
-    let (done, max) = (0, f32::NEG_INFINITY);
+    let (done, max) = lanes_or!(lanes::max_of::<lanes::Native>(s), (0, f32::NEG_INFINITY));
     s[done..]
         .iter()
         .fold(max, |m, &x| if x > m { x } else { m })
@@ -368,16 +368,7 @@ pub fn max_of(s: &[f32]) -> f32 {
 
 /// The largest |x| of `block` that is not NaN (0 for none), as `fold(0, |m, x| m.max(x.abs()))` gives it.
 fn abs_max(block: &[f32]) -> f32 {
-    #[cfg(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    ))]
-    let (done, m) = lanes::abs_max::<lanes::Native>(block);
-    #[cfg(not(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    )))]
-    let (done, m) = (0, 0f32);
+    let (done, m) = lanes_or!(lanes::abs_max::<lanes::Native>(block), (0, 0f32));
     block[done..]
         .iter()
         .fold(m, |m, &x| if x.abs() > m { x.abs() } else { m })
@@ -385,16 +376,7 @@ fn abs_max(block: &[f32]) -> f32 {
 
 /// SiLU, `x / (1 + e^−x)`, in place.
 pub fn silu_in_place(xs: &mut [f32]) {
-    #[cfg(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    ))]
-    let done = lanes::silu::<lanes::Native>(xs);
-    #[cfg(not(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    )))]
-    let done = 0;
+    let done = lanes_or!(lanes::silu::<lanes::Native>(xs), 0);
     let mut quads = xs[done..].chunks_exact_mut(4);
     for q in &mut quads {
         let e = expf4([-q[0], -q[1], -q[2], -q[3]]);
@@ -444,14 +426,13 @@ pub fn scaled_dots(q: &[f32], keys: &[f32], width: usize, off: usize, scale: f32
         "keys too short for {} positions",
         out.len()
     );
-    let mut j = 0;
-    #[cfg(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    ))]
-    if d.is_multiple_of(8) {
-        j = lanes::scaled_dots4::<lanes::Native>(q, keys, width, off, scale, out);
-    }
+    let j = match d.is_multiple_of(8) {
+        true => lanes_or!(
+            lanes::scaled_dots4::<lanes::Native>(q, keys, width, off, scale, out),
+            0
+        ),
+        false => 0,
+    };
     for (j, o) in out.iter_mut().enumerate().skip(j) {
         *o = dot(q, &keys[j * width + off..][..d]) * scale;
     }
@@ -466,16 +447,10 @@ pub fn weighted_sum(p: &[f32], values: &[f32], width: usize, off: usize, out: &m
         "values too short for {} positions",
         p.len()
     );
-    #[cfg(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    ))]
-    let e = lanes::weighted_sum::<lanes::Native>(p, values, width, off, out);
-    #[cfg(not(any(
-        all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
-    )))]
-    let e = 0;
+    let e = lanes_or!(
+        lanes::weighted_sum::<lanes::Native>(p, values, width, off, out),
+        0
+    );
     if e < d {
         for (j, &pj) in p.iter().enumerate() {
             axpy(pj, &values[j * width + off + e..][..d - e], &mut out[e..]);
@@ -968,16 +943,7 @@ impl Q8Acts {
             let d = amax / 127.0;
             let id = if d != 0.0 { 1.0 / d } else { 0.0 };
             scales.push(f16::from_f32(d).to_f32());
-            #[cfg(any(
-                all(target_arch = "wasm32", target_feature = "simd128"),
-                target_arch = "x86_64"
-            ))]
-            let done = lanes::scaled_round::<lanes::Native>(block, id, &mut qs);
-            #[cfg(not(any(
-                all(target_arch = "wasm32", target_feature = "simd128"),
-                target_arch = "x86_64"
-            )))]
-            let done = 0;
+            let done = lanes_or!(lanes::scaled_round::<lanes::Native>(block, id, &mut qs), 0);
             qs.extend(block[done..].iter().map(|&x| (x * id).round() as i8 as i16));
         }
         Self { cols, scales, qs }
@@ -1271,6 +1237,7 @@ fn scales_to_f32(src: &[u16], out: &mut [f32]) {
 
 /// A weight row (its bytes and block scales as stored), the same with its scales in f32, or an
 /// activation row (widened bytes and scales).
+#[cfg(test)]
 type WRow<'a> = (&'a [i8], &'a [u16]);
 type WRowF<'a> = (&'a [i8], &'a [f32]);
 type ARow<'a> = (&'a [i16], &'a [f32]);
@@ -1303,6 +1270,13 @@ fn tile<const W: usize, const R: usize>(w: [WRowF; W], a: [ARow; R]) -> [[f32; R
     }
 }
 
+/// [`dot_scalar_f32`] with the weight scales as stored (f16 bits): what the tests hold the kernels to.
+#[cfg(test)]
+fn dot_scalar((w, wd): WRow, a: ARow) -> f32 {
+    let wd: Vec<f32> = wd.iter().map(|&h| f16::from_bits(h).to_f32()).collect();
+    dot_scalar_f32((w, &wd), a)
+}
+
 /// The reference arithmetic of one weight row against one activation row: four f32 lanes; for each block,
 /// lane j gets the exact integer Σ over the block's four groups of 8 of (w[2j]·a[2j] + w[2j+1]·a[2j+1]),
 /// converted to f32, times (weight scale × activation scale), added to the lane; the lanes are summed as
@@ -1314,12 +1288,6 @@ fn tile<const W: usize, const R: usize>(w: [WRowF; W], a: [ARow; R]) -> [[f32; R
     ),
     allow(dead_code)
 )]
-pub(crate) fn dot_scalar((w, wd): WRow, a: ARow) -> f32 {
-    let wd: Vec<f32> = wd.iter().map(|&h| f16::from_bits(h).to_f32()).collect();
-    dot_scalar_f32((w, &wd), a)
-}
-
-/// [`dot_scalar`] with the weight scales already in f32.
 fn dot_scalar_f32((w, wd): WRowF, (a, ad): ARow) -> f32 {
     let mut acc = [0f32; 4];
     for (blk, (&dw, &da)) in wd.iter().zip(ad).enumerate() {
