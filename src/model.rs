@@ -8,7 +8,6 @@
 use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::Embedding;
-use candle_transformers::quantized_nn::RmsNorm;
 use std::sync::Arc;
 
 use crate::error::{InfillError, Result};
@@ -41,35 +40,55 @@ impl Linear {
         }
     }
 
-    /// `x` times each of `ls`: the Q8_0 matrices quantize `x` once between them (a layer's query, key
-    /// and value projections take the same input, as do the feed-forward gate and up projections).
-    fn forward_each<const N: usize>(ls: [&Linear; N], x: &Tensor) -> Result<[Tensor; N]> {
-        let cols = x.dims().last().copied().unwrap_or(0);
-        let shared = ls
-            .iter()
-            .all(|l| matches!(l, Linear::Q8(m) if m.cols() == cols));
-        if !shared || cols == 0 {
-            let mut out = Vec::with_capacity(N);
-            for l in ls {
-                out.push(l.forward(x)?);
-            }
-            return out
-                .try_into()
-                .map_err(|_| InfillError::Model("a product went missing".into()));
+    /// `x` (`b × seq` rows of this matrix's inputs, one after the other, as plain floats) times the
+    /// matrix: the same rows of outputs. A candle matrix gets `x` as the `b × seq × inputs` tensor it
+    /// always had, so its bits do not depend on this path.
+    fn forward_vec(&self, x: &[f32], (b, seq): (usize, usize)) -> Result<Vec<f32>> {
+        let cols = match self {
+            Linear::Q8(m) => m.cols(),
+            Linear::Candle(_) => x.len() / (b * seq).max(1),
+        };
+        if cols == 0 || x.len() != b * seq * cols {
+            return Err(InfillError::Model(format!(
+                "a product of {} values as {b} × {seq} rows of {cols}",
+                x.len()
+            )));
         }
-        let acts = Q8Acts::quantize(&x.flatten_all()?.to_vec1::<f32>()?, cols);
+        match self {
+            Linear::Q8(m) => Ok(m.matmul(x)),
+            Linear::Candle(m) => {
+                let t = Tensor::from_vec(x.to_vec(), (b, seq, cols), &Device::Cpu)?;
+                Ok(m.forward(&t)?.flatten_all()?.to_vec1::<f32>()?)
+            }
+        }
+    }
+
+    /// `x` times each of `ls`, as [`Self::forward_vec`]: the Q8_0 matrices quantize `x` once between
+    /// them (a layer's query, key and value projections take the same input, as do the feed-forward
+    /// gate and up projections).
+    fn forward_each<const N: usize>(
+        ls: [&Linear; N],
+        x: &[f32],
+        shape: (usize, usize),
+    ) -> Result<[Vec<f32>; N]> {
+        let n = shape.0 * shape.1;
+        let cols = x.len() / n.max(1);
+        let shared = cols > 0
+            && x.len() == n * cols
+            && ls
+                .iter()
+                .all(|l| matches!(l, Linear::Q8(m) if m.cols() == cols));
         let mut out = Vec::with_capacity(N);
-        for l in ls {
-            if let Linear::Q8(m) = l {
-                let mut dims = x.dims().to_vec();
-                if let Some(last) = dims.last_mut() {
-                    *last = m.rows();
+        if shared {
+            let acts = Q8Acts::quantize(x, cols);
+            for l in ls {
+                if let Linear::Q8(m) = l {
+                    out.push(m.matmul_quantized(&acts));
                 }
-                out.push(Tensor::from_vec(
-                    m.matmul_quantized(&acts),
-                    dims,
-                    &Device::Cpu,
-                )?);
+            }
+        } else {
+            for l in ls {
+                out.push(l.forward_vec(x, shape)?);
             }
         }
         out.try_into()
@@ -91,14 +110,62 @@ struct Layer {
     wk: Linear,
     wv: Linear,
     wo: Linear,
-    bq: Option<Tensor>,
-    bk: Option<Tensor>,
-    bv: Option<Tensor>,
-    attn_norm: RmsNorm,
-    ffn_norm: RmsNorm,
+    bq: Option<Vec<f32>>,
+    bk: Option<Vec<f32>>,
+    bv: Option<Vec<f32>>,
+    attn_norm: Norm,
+    ffn_norm: Norm,
     gate: Linear,
     up: Linear,
     down: Linear,
+}
+
+/// An RMS norm's weights. [`Norm::forward`] does what candle's `rms_norm` does, operation for operation,
+/// on plain vectors.
+struct Norm {
+    weight: Vec<f32>,
+    eps: f32,
+}
+
+impl Norm {
+    /// The weights as candle's `RmsNorm::from_qtensor` takes them (dequantized to f32), and the epsilon
+    /// as it hands it to `rms_norm` (rounded to f32).
+    fn from_qtensor(t: QTensor, eps: f64) -> Result<Self> {
+        Ok(Self {
+            weight: t
+                .dequantize(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()?,
+            eps: eps as f32,
+        })
+    }
+
+    /// Each row of `x` (rows as long as the weights) divided by its root mean square, times the weights.
+    fn forward(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let n = self.weight.len();
+        if n == 0 || !x.len().is_multiple_of(n) {
+            return Err(InfillError::Model(format!(
+                "a norm of {n} weights applied to {} values",
+                x.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks_exact(n) {
+            let sum2 = row.iter().map(|&v| v * v).sum::<f32>();
+            let m = (sum2 / n as f32 + self.eps).sqrt();
+            out.extend(row.iter().zip(&self.weight).map(|(&v, &w)| v / m * w));
+        }
+        Ok(out)
+    }
+}
+
+/// `x += bias`, the bias repeated over every row of `x` (candle's `broadcast_add`).
+fn add_bias(x: &mut [f32], bias: &Option<Vec<f32>>) {
+    if let Some(bias) = bias {
+        for row in x.chunks_exact_mut(bias.len()) {
+            row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
+        }
+    }
 }
 
 /// How weights are prepared when a model is loaded.
@@ -137,12 +204,12 @@ enum TokenEmbedding {
 }
 
 impl TokenEmbedding {
-    /// `ids` (rows × positions) → rows × positions × hidden.
-    fn forward(&self, ids: &[u32], rows: usize, seq: usize) -> Result<Tensor> {
+    /// `ids` (rows × positions) → rows × positions × hidden, as plain floats.
+    fn forward(&self, ids: &[u32], rows: usize, seq: usize) -> Result<Vec<f32>> {
         match self {
             TokenEmbedding::Dense(e) => {
                 let ids = Tensor::from_vec(ids.to_vec(), (rows, seq), &Device::Cpu)?;
-                Ok(e.forward(&ids)?)
+                Ok(e.forward(&ids)?.flatten_all()?.to_vec1::<f32>()?)
             }
             TokenEmbedding::Q8(m) => {
                 let mut values = Vec::with_capacity(ids.len() * m.cols());
@@ -155,11 +222,7 @@ impl TokenEmbedding {
                     }
                     m.dequantize_row(id as usize, &mut values);
                 }
-                Ok(Tensor::from_vec(
-                    values,
-                    (rows, seq, m.cols()),
-                    &Device::Cpu,
-                )?)
+                Ok(values)
             }
         }
     }
@@ -200,10 +263,12 @@ pub struct LlamaConfig {
 pub struct Llama {
     embed: TokenEmbedding,
     layers: Vec<Layer>,
-    norm: RmsNorm,
+    norm: Norm,
     output: Linear,
-    cos: Tensor,
-    sin: Tensor,
+    /// Rotary tables: positions × (rotary dimensions / 2), cosines and sines.
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    rope_half: usize,
     /// Hyper-parameters.
     pub config: LlamaConfig,
     device: Device,
@@ -560,13 +625,6 @@ impl KvCache {
     }
 }
 
-/// SiLU of a tensor with this crate's own exp (see [`kernels::expf`]).
-fn silu(t: &Tensor) -> Result<Tensor> {
-    let mut v = t.flatten_all()?.to_vec1::<f32>()?;
-    kernels::silu_in_place(&mut v);
-    Ok(Tensor::from_vec(v, t.shape(), t.device())?)
-}
-
 fn model_err(e: impl std::fmt::Display) -> InfillError {
     InfillError::Model(e.to_string())
 }
@@ -663,14 +721,15 @@ impl Llama {
         } else {
             tied
         };
-        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, eps)?;
+        let norm = Norm::from_qtensor(tensor("output_norm.weight")?, eps)?;
         let mut layers = Vec::with_capacity(n_layer);
         for i in 0..n_layer {
             let p = format!("blk.{i}");
-            let mut bias = |n: &str| -> Result<Option<Tensor>> {
+            let mut bias = |n: &str| -> Result<Option<Vec<f32>>> {
                 let name = format!("{p}.{n}.bias");
                 if content.tensor_infos.contains_key(&name) {
-                    Ok(Some(tensor(&name)?.dequantize(&device)?))
+                    let b = tensor(&name)?.dequantize(&device)?;
+                    Ok(Some(b.flatten_all()?.to_vec1::<f32>()?))
                 } else {
                     Ok(None)
                 }
@@ -684,8 +743,8 @@ impl Llama {
                 bq,
                 bk,
                 bv,
-                attn_norm: RmsNorm::from_qtensor(tensor(&format!("{p}.attn_norm.weight"))?, eps)?,
-                ffn_norm: RmsNorm::from_qtensor(tensor(&format!("{p}.ffn_norm.weight"))?, eps)?,
+                attn_norm: Norm::from_qtensor(tensor(&format!("{p}.attn_norm.weight"))?, eps)?,
+                ffn_norm: Norm::from_qtensor(tensor(&format!("{p}.ffn_norm.weight"))?, eps)?,
                 gate: Linear::new(tensor(&format!("{p}.ffn_gate.weight"))?, options)?,
                 up: Linear::new(tensor(&format!("{p}.ffn_up.weight"))?, options)?,
                 down: Linear::new(tensor(&format!("{p}.ffn_down.weight"))?, options)?,
@@ -701,17 +760,16 @@ impl Llama {
         let angles: Vec<f64> = (0..MAX_SEQ_LEN)
             .flat_map(|p| theta.iter().map(move |&t| (p as f32 * t) as f64))
             .collect();
-        let table = |f: fn(f64) -> f64| -> Result<Tensor> {
-            let v: Vec<f32> = angles.iter().map(|&a| f(a) as f32).collect();
-            Ok(Tensor::from_vec(v, (MAX_SEQ_LEN, n_theta), &device)?)
-        };
+        let table =
+            |f: fn(f64) -> f64| -> Vec<f32> { angles.iter().map(|&a| f(a) as f32).collect() };
         Ok(Self {
             embed,
             layers,
             norm,
             output,
-            cos: table(f64::cos)?,
-            sin: table(f64::sin)?,
+            cos: table(f64::cos),
+            sin: table(f64::sin),
+            rope_half: n_theta,
             config: LlamaConfig {
                 architecture: arch,
                 n_head,
@@ -807,19 +865,29 @@ impl Llama {
                 }
             }
         }
+        if 2 * self.rope_half != self.config.head_dim {
+            return Err(InfillError::Model(format!(
+                "rotary tables for {} dimensions, heads of {}",
+                2 * self.rope_half,
+                self.config.head_dim
+            )));
+        }
         let ids: Vec<u32> = tokens.iter().flatten().copied().collect();
-        let cos = self.cos.narrow(0, pos, seq)?;
-        let sin = self.sin.narrow(0, pos, seq)?;
+        // Plain vectors from here to the final norm: the same operations, in the same order, as
+        // candle's tensors ran them (norms, rotary embedding, sums, products), without a tensor, a
+        // copy and its allocations around each one.
+        let shape = (rows, seq);
         let mut x = self.embed.forward(&ids, rows, seq)?;
         for (block, layer) in self.layers.iter().enumerate() {
-            let residual = x.clone();
             let h = layer.attn_norm.forward(&x)?;
-            let h = self.attention(layer, &h, (&cos, &sin), (store, block, to_base))?;
-            let x1 = (h + residual)?;
+            let h = self.attention(layer, &h, shape, pos, (store, block, to_base))?;
+            let x1: Vec<f32> = h.iter().zip(&x).map(|(&h, &r)| h + r).collect();
             let h = layer.ffn_norm.forward(&x1)?;
-            let [g, u] = Linear::forward_each([&layer.gate, &layer.up], &h)?;
-            let h = layer.down.forward(&(silu(&g)? * u)?)?;
-            x = (h + x1)?;
+            let [mut g, u] = Linear::forward_each([&layer.gate, &layer.up], &h, shape)?;
+            kernels::silu_in_place(&mut g);
+            g.iter_mut().zip(&u).for_each(|(g, &u)| *g *= u);
+            let h = layer.down.forward_vec(&g, shape)?;
+            x = h.iter().zip(&x1).map(|(&h, &r)| h + r).collect();
         }
         if to_base {
             store.base_len += seq;
@@ -827,7 +895,12 @@ impl Llama {
             store.tail_len += seq;
         }
         cache.len = pos + seq;
-        Ok(self.norm.forward(&x)?)
+        let hidden = self.config.hidden;
+        Ok(Tensor::from_vec(
+            self.norm.forward(&x)?,
+            (rows, seq, hidden),
+            &self.device,
+        )?)
     }
 
     /// Runs `tokens` and returns the next-token logits of each row's last position (rows × vocab).
@@ -980,60 +1053,85 @@ impl Llama {
         Ok((mean(a)?, mean(b)?))
     }
 
+    /// The attention block of `layer` for `x` (rows × seq positions × hidden, after the norm), whose
+    /// first position is `pos`: projections, rotary embedding, the new keys and values into the store,
+    /// attention, output projection.
     fn attention(
         &self,
         layer: &Layer,
-        x: &Tensor,
-        (cos, sin): (&Tensor, &Tensor),
+        x: &[f32],
+        (b, seq): (usize, usize),
+        pos: usize,
         (store, block, to_base): (&mut FlatKv, usize, bool),
-    ) -> Result<Tensor> {
+    ) -> Result<Vec<f32>> {
         let c = &self.config;
-        let (b, seq, hidden) = x.dims3()?;
-        let (d, kvh) = (c.head_dim, c.n_kv_head);
-        let add_bias = |t: Tensor, bias: &Option<Tensor>| -> Result<Tensor> {
-            Ok(match bias {
-                Some(bias) => t.broadcast_add(bias)?,
-                None => t,
-            })
-        };
-        let [q, k, v] = Linear::forward_each([&layer.wq, &layer.wk, &layer.wv], x)?;
-        let q = add_bias(q, &layer.bq)?;
-        let k = add_bias(k, &layer.bk)?;
-        let v = add_bias(v, &layer.bv)?;
-        let q = q
-            .reshape((b, seq, c.n_head, d))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let k = k.reshape((b, seq, kvh, d))?.transpose(1, 2)?.contiguous()?;
-        let rope = |t: &Tensor| -> Result<Tensor> {
-            Ok(if c.rope_neox {
-                candle_nn::rotary_emb::rope(t, cos, sin)?
-            } else {
-                candle_nn::rotary_emb::rope_i(t, cos, sin)?
-            })
-        };
-        let q = rope(&q)?;
-        // Keys back to positions × heads, as the store keeps them; values already are.
-        let k_new = rope(&k)?.transpose(1, 2)?.flatten_all()?.to_vec1::<f32>()?;
-        let v_new = v.flatten_all()?.to_vec1::<f32>()?;
+        let (d, heads, kvh) = (c.head_dim, c.n_head, c.n_kv_head);
         let width = kvh * d;
+        let [mut q, mut k, mut v] =
+            Linear::forward_each([&layer.wq, &layer.wk, &layer.wv], x, (b, seq))?;
+        if q.len() != b * seq * heads * d || k.len() != b * seq * width || v.len() != k.len() {
+            return Err(InfillError::Model(
+                "attention projections of the wrong size".into(),
+            ));
+        }
+        add_bias(&mut q, &layer.bq);
+        add_bias(&mut k, &layer.bk);
+        add_bias(&mut v, &layer.bv);
+        // Every head's vector at its position; both layouts hold position-major rows of heads.
+        self.rope(&mut q, heads, seq, pos);
+        self.rope(&mut k, kvh, seq, pos);
         for row in 0..b {
             for s in 0..seq {
                 let at = (row * seq + s) * width..(row * seq + s + 1) * width;
-                store.push(block, row, to_base, &k_new[at.clone()], &v_new[at]);
+                store.push(block, row, to_base, &k[at.clone()], &v[at]);
             }
         }
         let y = if seq == 1 {
-            let q = q.flatten_all()?.to_vec1::<f32>()?;
-            let y = self.decode_attention(&q, b, store, block, to_base);
-            Tensor::from_vec(y, (b, 1, hidden), &self.device)?
+            // One position: rows × heads × head size already.
+            self.decode_attention(&q, b, store, block, to_base)
         } else {
-            let q = q.flatten_all()?.to_vec1::<f32>()?;
+            // rows × positions × heads → rows × heads × positions.
+            let mut qt = Vec::with_capacity(q.len());
+            for row in 0..b {
+                for h in 0..heads {
+                    for s in 0..seq {
+                        qt.extend_from_slice(&q[((row * seq + s) * heads + h) * d..][..d]);
+                    }
+                }
+            }
             let base_len = store.base_len + if to_base { seq } else { 0 };
-            let y = self.prefill_attention(&q, b, seq, (store, base_len), block);
-            Tensor::from_vec(y, (b, seq, hidden), &self.device)?
+            self.prefill_attention(&qt, b, seq, (store, base_len), block)
         };
-        layer.wo.forward(&y)
+        layer.wo.forward_vec(&y, (b, seq))
+    }
+
+    /// Rotary embedding, in place, of `x`: rows × `seq` positions × `heads` vectors of the head size, the
+    /// first position being `pos`. Each pair of values turns as in candle's `rope` (NeoX halves) or
+    /// `rope_i` (interleaved): the same products and sums in the same order.
+    fn rope(&self, x: &mut [f32], heads: usize, seq: usize, pos: usize) {
+        let d = self.config.head_dim;
+        let half = self.rope_half;
+        for (i, v) in x.chunks_exact_mut(d).enumerate() {
+            let p = pos + (i / heads) % seq;
+            let (cos, sin) = (
+                &self.cos[p * half..(p + 1) * half],
+                &self.sin[p * half..(p + 1) * half],
+            );
+            if self.config.rope_neox {
+                let (a, b) = v.split_at_mut(half);
+                for j in 0..half {
+                    let (x1, x2) = (a[j], b[j]);
+                    a[j] = x1 * cos[j] - x2 * sin[j];
+                    b[j] = x1 * sin[j] + x2 * cos[j];
+                }
+            } else {
+                for (j, pair) in v.chunks_exact_mut(2).enumerate() {
+                    let (x1, x2) = (pair[0], pair[1]);
+                    pair[0] = x1 * cos[j] - x2 * sin[j];
+                    pair[1] = x1 * sin[j] + x2 * cos[j];
+                }
+            }
+        }
     }
 
     /// Causal attention of `seq` new positions per row (already in the store) over every earlier
