@@ -6,7 +6,7 @@
 // files), and test/bigcode-noconfig the same without config.json.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODEL, OUT, ROOT, base, native, server, test, waitStatus } from './harness.mjs';
@@ -30,6 +30,8 @@ for (const [repo, files] of [['test/bigcode-tiny', BIGCODE_FILES], ['test/bigcod
 }
 const localDir = mkdtempSync(join(tmpdir(), 'infill-local-'));
 symlinkSync(MODEL, join(localDir, 'my-own-model.gguf'));
+// Both folders hold only links; they are removed when the test process ends.
+process.on('exit', () => [hubDir, localDir].forEach((d) => rmSync(d, { recursive: true, force: true })));
 server.hub.dir = hubDir;
 
 const SAMPLE = [

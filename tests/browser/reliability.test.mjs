@@ -4,9 +4,9 @@
 // Python 2 text, folders without Python and with 10,000 files, and the Content-Security-Policy at work. Each
 // test checks what the user sees, then that the page still works. docs/reliability.md lists every fault.
 import assert from 'node:assert/strict';
-import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { MODEL, base, native, openWithCode, server, test, waitStatus } from './harness.mjs';
 import { startRun, useSettings, waitState } from './batchlib.mjs';
 
@@ -113,6 +113,7 @@ await test('a model file too large for wasm32 memory is refused from its size, b
     assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page));
   } finally {
     server.hub.dir = previousHub;
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -158,6 +159,7 @@ await test('cancel during the prompt stops the run before any token; the next co
   const file = join(mkdtempSync(join(tmpdir(), 'infill-cancel-')), 'long.py');
   writeFileSync(file, LONG);
   const cli = JSON.parse(native(['complete', '--model', MODEL, '--file', file, '--line', '14', '--beams', '1', '--max-new-tokens', '24', '--json']));
+  rmSync(dirname(file), { recursive: true, force: true });
   assert.equal(completion, cli.result.completion, 'after the cancel, the page and the CLI disagree');
   assert.match(await page.getByTestId('stat-prompt_tokens').textContent(), /^[\d,]+ tokens$/, 'a short prompt was cut');
 });
@@ -329,6 +331,7 @@ await test('batch: an empty folder chosen with the folder input is named as empt
   await openWithCode(page, SAMPLE);
   const empty = mkdtempSync(join(tmpdir(), 'infill-empty-'));
   await page.getByTestId('batch-folder').setInputFiles(empty);
+  rmSync(empty, { recursive: true, force: true });
   await page.waitForFunction(() => /no files in it/.test(document.querySelector('[data-testid=batch-preview]')?.textContent ?? ''),
     null, { timeout: 10_000 });
   assert.equal(await page.getByTestId('batch-preview').isVisible(), true);
