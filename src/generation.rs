@@ -572,18 +572,30 @@ impl BeamSearch {
             // with each log-probability computed as `log_softmax` would give it.
             let lse = crate::kernels::log_sum_exp(logits);
             let mut best: Vec<(f64, u32, f64)> = Vec::with_capacity(2 * k + 1);
-            for (t, &l) in logits.iter().enumerate() {
-                let lp = l as f64 - lse;
-                if !lp.is_finite() || !allowed(t) {
-                    continue;
+            // A stretch whose largest logit cannot beat the 2k-th best is passed over whole: a logit's
+            // score only grows with it (each step rounds monotonically), so none of the stretch could.
+            const STRETCH: usize = 64;
+            for (c, stretch) in logits.chunks(STRETCH).enumerate() {
+                if let Some(w) = best.last().filter(|_| best.len() == 2 * k) {
+                    let top = crate::kernels::max_of(stretch);
+                    if h.logprob + (top as f64 - lse) <= w.0 {
+                        continue;
+                    }
                 }
-                let score = h.logprob + lp;
-                if best.len() == 2 * k && best.last().is_none_or(|w| score <= w.0) {
-                    continue;
+                for (i, &l) in stretch.iter().enumerate() {
+                    let t = c * STRETCH + i;
+                    let lp = l as f64 - lse;
+                    if !lp.is_finite() || !allowed(t) {
+                        continue;
+                    }
+                    let score = h.logprob + lp;
+                    if best.len() == 2 * k && best.last().is_none_or(|w| score <= w.0) {
+                        continue;
+                    }
+                    let at = best.partition_point(|b| b.0 >= score);
+                    best.insert(at, (score, t as u32, lp));
+                    best.truncate(2 * k);
                 }
-                let at = best.partition_point(|b| b.0 >= score);
-                best.insert(at, (score, t as u32, lp));
-                best.truncate(2 * k);
             }
             candidates.extend(best.into_iter().map(|(score, t, lp)| (score, row, t, lp)));
         }
