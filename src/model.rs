@@ -159,13 +159,33 @@ impl Norm {
     }
 }
 
-/// `x += bias`, the bias repeated over every row of `x` (candle's `broadcast_add`).
-fn add_bias(x: &mut [f32], bias: &Option<Vec<f32>>) {
+/// `x += bias`, the bias repeated over every row of `x` (candle's `broadcast_add`); rows are `width`
+/// long, and so must the bias be.
+fn add_bias(x: &mut [f32], bias: &Option<Vec<f32>>, width: usize) -> Result<()> {
     if let Some(bias) = bias {
-        for row in x.chunks_exact_mut(bias.len()) {
+        if bias.len() != width || !x.len().is_multiple_of(width) {
+            return Err(InfillError::Model(format!(
+                "a bias of {} values for rows of {width}",
+                bias.len()
+            )));
+        }
+        for row in x.chunks_exact_mut(width) {
             row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
         }
     }
+    Ok(())
+}
+
+/// `a + b`, element by element, as candle adds two tensors of one shape (an error for two shapes).
+fn sum(a: &[f32], b: &[f32]) -> Result<Vec<f32>> {
+    if a.len() != b.len() {
+        return Err(InfillError::Model(format!(
+            "a sum of {} and {} values",
+            a.len(),
+            b.len()
+        )));
+    }
+    Ok(a.iter().zip(b).map(|(&a, &b)| a + b).collect())
 }
 
 /// How weights are prepared when a model is loaded.
@@ -881,13 +901,18 @@ impl Llama {
         for (block, layer) in self.layers.iter().enumerate() {
             let h = layer.attn_norm.forward(&x)?;
             let h = self.attention(layer, &h, shape, pos, (store, block, to_base))?;
-            let x1: Vec<f32> = h.iter().zip(&x).map(|(&h, &r)| h + r).collect();
+            let x1 = sum(&h, &x)?;
             let h = layer.ffn_norm.forward(&x1)?;
             let [mut g, u] = Linear::forward_each([&layer.gate, &layer.up], &h, shape)?;
+            if g.len() != u.len() {
+                return Err(InfillError::Model(
+                    "feed-forward gate and up of different sizes".into(),
+                ));
+            }
             kernels::silu_in_place(&mut g);
             g.iter_mut().zip(&u).for_each(|(g, &u)| *g *= u);
             let h = layer.down.forward_vec(&g, shape)?;
-            x = h.iter().zip(&x1).map(|(&h, &r)| h + r).collect();
+            x = sum(&h, &x1)?;
         }
         if to_base {
             store.base_len += seq;
@@ -1074,9 +1099,9 @@ impl Llama {
                 "attention projections of the wrong size".into(),
             ));
         }
-        add_bias(&mut q, &layer.bq);
-        add_bias(&mut k, &layer.bk);
-        add_bias(&mut v, &layer.bv);
+        add_bias(&mut q, &layer.bq, heads * d)?;
+        add_bias(&mut k, &layer.bk, width)?;
+        add_bias(&mut v, &layer.bv, width)?;
         // Every head's vector at its position; both layouts hold position-major rows of heads.
         self.rope(&mut q, heads, seq, pos);
         self.rope(&mut k, kvh, seq, pos);

@@ -97,3 +97,49 @@ fn a_gguf_tensor_with_an_empty_dimension_is_refused_not_read() {
         "{e}"
     );
 }
+
+#[test]
+fn a_bias_of_the_wrong_length_is_an_error_when_the_model_runs() {
+    // The tiny Qwen2 (biases on q, k and v) with its first query bias cut to half its length: candle's
+    // tensors used to refuse the sum; the layer's own loops must too, not add what fits.
+    use candle_core::quantized::{gguf_file, QTensor};
+    use candle_core::{Device, Tensor};
+    let bytes = fixture("parity/qwen2_tiny.gguf");
+    let mut reader = std::io::Cursor::new(&bytes);
+    let content = gguf_file::Content::read(&mut reader).expect("the fixture parses");
+    let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    for name in content.tensor_infos.keys() {
+        let t = content.tensor(&mut reader, name, &Device::Cpu).unwrap();
+        let t = if name == "blk.0.attn_q.bias" {
+            let v = t
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let half =
+                Tensor::from_vec(v[..v.len() / 2].to_vec(), v.len() / 2, &Device::Cpu).unwrap();
+            QTensor::quantize(&half, t.dtype()).unwrap()
+        } else {
+            t
+        };
+        tensors.push((name.clone(), t));
+    }
+    let metadata: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &metadata, &refs).unwrap();
+    let damaged = out.into_inner();
+    let mut reader = std::io::Cursor::new(&damaged);
+    let content = gguf_file::Content::read(&mut reader).unwrap();
+    let model = infill::model::Llama::from_gguf(&content, &mut reader, Default::default())
+        .expect("the damaged model still loads");
+    let e = model
+        .logits(&[vec![1, 2, 3]], &mut model.new_cache())
+        .expect_err("a run with a half-length bias gave logits")
+        .to_string();
+    assert!(e.contains("a bias of"), "{e}");
+}
