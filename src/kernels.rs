@@ -320,14 +320,26 @@ pub fn log_softmax(logits: &[f32]) -> Vec<f64> {
 pub fn log_sum_exp(logits: &[f32]) -> f64 {
     let max = max_of(logits).max(f32::MIN) as f64;
     // Summed one at a time, in order (as `Iterator::sum` does), the exponentials two at a time.
-    let mut sum = 0f64;
     let pairs = logits.chunks_exact(2);
     let last = pairs.remainder();
-    for p in pairs {
-        let [a, b] = exp2([p[0] as f64 - max, p[1] as f64 - max]);
-        sum += a;
-        sum += b;
-    }
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
+    let mut sum = simd::exp_sum_pairs(&logits[..logits.len() - last.len()], max);
+    #[cfg(not(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    )))]
+    let mut sum = {
+        let mut sum = 0f64;
+        for p in pairs {
+            let [a, b] = exp2([p[0] as f64 - max, p[1] as f64 - max]);
+            sum += a;
+            sum += b;
+        }
+        sum
+    };
     for &l in last {
         sum += exp(l as f64 - max);
     }
@@ -487,9 +499,12 @@ mod lanes {
         fn abs(self) -> Self;
         /// `x.round() as i8 as i16` of the eight lanes of `a` and `b`.
         fn round_to_i8(a: Self, b: Self) -> [i16; 8];
+        /// What [`Self::expf`] needs, made once before a loop ([`super::simd::ExpConsts`]).
+        type Exp;
+        fn exp_consts() -> Self::Exp;
         /// [`super::expf4`] of the lanes: SIMD when all four are in its polynomial's range, one at a
         /// time otherwise; the bits of [`super::expf`] either way.
-        fn expf(self) -> Self;
+        fn expf(self, k: &Self::Exp) -> Self;
         /// Rows to columns: `[a, b, c, d]` → `[a0 b0 c0 d0], [a1 b1 c1 d1], …`.
         fn transpose(v: [Self; 4]) -> [Self; 4];
     }
@@ -572,8 +587,13 @@ mod lanes {
             unsafe { v128_store(out.as_mut_ptr() as *mut v128, n) };
             out
         }
+        type Exp = super::simd::ExpfConsts;
         #[inline(always)]
-        fn expf(self) -> Self {
+        fn exp_consts() -> Self::Exp {
+            super::simd::expf_consts()
+        }
+        #[inline(always)]
+        fn expf(self, k: &Self::Exp) -> Self {
             use std::arch::wasm32::*;
             // As `expf4`'s range test: false for NaN.
             let inside = v128_and(
@@ -581,7 +601,7 @@ mod lanes {
                 f32x4_le(self, f32x4_splat(88.8)),
             );
             if i32x4_all_true(inside) {
-                super::simd::expf_v(self)
+                super::simd::expf_v(self, k)
             } else {
                 let x = self.to_array().map(super::expf);
                 f32x4(x[0], x[1], x[2], x[3])
@@ -683,8 +703,20 @@ mod lanes {
             }
             out
         }
+        #[cfg(target_feature = "sse4.1")]
+        type Exp = super::simd::ExpfConsts;
+        #[cfg(not(target_feature = "sse4.1"))]
+        type Exp = ();
+        #[cfg(target_feature = "sse4.1")]
         #[inline(always)]
-        fn expf(self) -> Self {
+        fn exp_consts() -> Self::Exp {
+            super::simd::expf_consts()
+        }
+        #[cfg(not(target_feature = "sse4.1"))]
+        fn exp_consts() -> Self::Exp {}
+        #[inline(always)]
+        #[cfg_attr(not(target_feature = "sse4.1"), allow(unused_variables))]
+        fn expf(self, k: &Self::Exp) -> Self {
             use std::arch::x86_64::*;
             unsafe {
                 #[cfg(target_feature = "sse4.1")]
@@ -695,7 +727,7 @@ mod lanes {
                         _mm_cmple_ps(self, _mm_set1_ps(88.8)),
                     );
                     if _mm_movemask_ps(inside) == 0xf {
-                        return super::simd::expf_v(self);
+                        return super::simd::expf_v(self, k);
                     }
                 }
                 let x = self.to_array().map(super::expf);
@@ -724,13 +756,14 @@ mod lanes {
     #[inline(always)]
     pub(super) fn exps_less<V: Lanes>(s: &mut [f32], max: f32) -> (usize, f32) {
         let m = V::splat(max);
+        let k = V::exp_consts();
         let mut sum = 0f32;
         let mut i = 0;
         while i + 4 <= s.len() {
             // SAFETY: i + 4 <= s.len().
             unsafe {
                 let p = s.as_mut_ptr().add(i);
-                V::load(p).sub(m).expf().store(p);
+                V::load(p).sub(m).expf(&k).store(p);
                 sum += *p;
                 sum += *p.add(1);
                 sum += *p.add(2);
@@ -798,13 +831,14 @@ mod lanes {
     #[inline(always)]
     pub(super) fn silu<V: Lanes>(xs: &mut [f32]) -> usize {
         let one = V::splat(1.0);
+        let k = V::exp_consts();
         let mut i = 0;
         while i + 4 <= xs.len() {
             // SAFETY: i + 4 <= xs.len().
             unsafe {
                 let p = xs.as_mut_ptr().add(i);
                 let x = V::load(p);
-                x.div(one.add(x.neg().expf())).store(p);
+                x.div(one.add(x.neg().expf(&k))).store(p);
             }
             i += 4;
         }
@@ -1506,7 +1540,7 @@ mod simd {
         all(target_arch = "wasm32", target_feature = "simd128"),
         all(target_arch = "x86_64", target_feature = "sse4.1")
     ))]
-    trait F64x2: Copy {
+    pub(super) trait F64x2: Copy {
         fn splat(x: f64) -> Self;
         fn add(self, o: Self) -> Self;
         fn sub(self, o: Self) -> Self;
@@ -1574,24 +1608,95 @@ mod simd {
         }
     }
 
-    /// e^x on two f64 lanes with the polynomial `c`, as [`super::exp`] computes it once it has passed its
-    /// range tests and when `scale2` takes its one-step path (|k| ≤ 1000): k = ⌊x·log₂e + ½⌋,
+    /// [`exp_lanes`]'s constants as vectors, made once before a loop. Each goes through `black_box`, so
+    /// that the compiler keeps it in a variable instead of folding it back into the loop as a constant:
+    /// V8 builds a `v128.const` anew at every use, with three instructions, which made the softmax's
+    /// exponentials in the page spend more instructions on constants than on arithmetic.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
+    #[derive(Clone, Copy)]
+    pub(super) struct ExpConsts<V, const N: usize> {
+        log2_e: V,
+        half: V,
+        ln2_hi: V,
+        ln2_lo: V,
+        bias: V,
+        c: [V; N],
+    }
+
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
+    impl<V: F64x2, const N: usize> ExpConsts<V, N> {
+        /// The constants for the polynomial `c`.
+        #[inline(always)]
+        pub(super) fn new(c: &[f64; N]) -> Self {
+            use super::{LN2_HI, LN2_LO, LOG2_E};
+            let s = |x: f64| std::hint::black_box(V::splat(x));
+            Self {
+                log2_e: s(LOG2_E),
+                half: s(0.5),
+                ln2_hi: s(LN2_HI),
+                ln2_lo: s(LN2_LO),
+                bias: s(POW2_BIAS),
+                c: c.map(s),
+            }
+        }
+    }
+
+    /// [`expf_v`]'s constants: the polynomial [`super::EXPF_C`]'s, and the byte indices that move the
+    /// second pair of results into place (also through `black_box`: as a constant, LLVM saw through
+    /// any way of joining the two f64→f32 conversions and made four scalar ones of them).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[derive(Clone, Copy)]
+    pub(super) struct ExpfConsts {
+        k: ExpConsts<std::arch::wasm32::v128, 9>,
+        join: std::arch::wasm32::v128,
+    }
+
+    /// [`expf_v`]'s constants, made once before a loop.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(always)]
+    pub(super) fn expf_consts() -> ExpfConsts {
+        use std::arch::wasm32::*;
+        ExpfConsts {
+            k: ExpConsts::new(&super::EXPF_C),
+            // Bytes 0–7 of the source to 8–15; an index of 16 or more gives 0.
+            join: std::hint::black_box(u8x16(
+                16, 16, 16, 16, 16, 16, 16, 16, 0, 1, 2, 3, 4, 5, 6, 7,
+            )),
+        }
+    }
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
+    pub(super) type ExpfConsts = ExpConsts<std::arch::x86_64::__m128d, 9>;
+
+    /// [`expf_v`]'s constants, made once before a loop.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
+    #[inline(always)]
+    pub(super) fn expf_consts() -> ExpfConsts {
+        ExpConsts::new(&super::EXPF_C)
+    }
+
+    /// e^x on two f64 lanes with the polynomial of `k`, as [`super::exp`] computes it once it has passed
+    /// its range tests and when `scale2` takes its one-step path (|k| ≤ 1000): k = ⌊x·log₂e + ½⌋,
     /// r = (x − k·ln2_hi) − k·ln2_lo, Horner's rule from the last coefficient, times 2^k.
     #[cfg(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
         all(target_arch = "x86_64", target_feature = "sse4.1")
     ))]
     #[inline(always)]
-    fn exp_lanes<V: F64x2>(x: V, c: &[f64]) -> V {
-        use super::{LN2_HI, LN2_LO, LOG2_E};
-        let k = x.mul(V::splat(LOG2_E)).add(V::splat(0.5)).floor();
-        let r = x.sub(k.mul(V::splat(LN2_HI))).sub(k.mul(V::splat(LN2_LO)));
-        let (last, rest) = c.split_last().expect("a polynomial has coefficients");
-        let mut p = V::splat(*last);
+    fn exp_lanes<V: F64x2, const N: usize>(x: V, k: &ExpConsts<V, N>) -> V {
+        let e = x.mul(k.log2_e).add(k.half).floor();
+        let r = x.sub(e.mul(k.ln2_hi)).sub(e.mul(k.ln2_lo));
+        let (last, rest) = k.c.split_last().expect("a polynomial has coefficients");
+        let mut p = *last;
         for &ci in rest.iter().rev() {
-            p = p.mul(r).add(V::splat(ci));
+            p = p.mul(r).add(ci);
         }
-        p.mul(k.add(V::splat(POW2_BIAS)).shl52())
+        p.mul(e.add(k.bias).shl52())
     }
 
     /// [`super::expf`] of four values in its polynomial's range: two f64 lanes at a time, each result
@@ -1601,7 +1706,7 @@ mod simd {
     pub(super) fn expf4(x: [f32; 4]) -> [f32; 4] {
         use super::lanes::Lanes;
         use std::arch::wasm32::*;
-        expf_v(f32x4(x[0], x[1], x[2], x[3])).to_array()
+        expf_v(f32x4(x[0], x[1], x[2], x[3]), &expf_consts()).to_array()
     }
 
     /// As the wasm `expf4`, with SSE4.1.
@@ -1610,56 +1715,101 @@ mod simd {
     pub(super) fn expf4(x: [f32; 4]) -> [f32; 4] {
         use super::lanes::Lanes;
         // SAFETY: the load is of a four-element array.
-        expf_v(unsafe { std::arch::x86_64::_mm_loadu_ps(x.as_ptr()) }).to_array()
+        let v = unsafe { std::arch::x86_64::_mm_loadu_ps(x.as_ptr()) };
+        expf_v(v, &expf_consts()).to_array()
     }
 
     /// [`expf4`] of a vector whose lanes are all in the polynomial's range.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    pub(super) fn expf_v(v: std::arch::wasm32::v128) -> std::arch::wasm32::v128 {
+    pub(super) fn expf_v(v: std::arch::wasm32::v128, k: &ExpfConsts) -> std::arch::wasm32::v128 {
         use std::arch::wasm32::*;
-        let lo = exp_lanes(f64x2_promote_low_f32x4(v), &super::EXPF_C);
-        let hi = exp_lanes(
+        let lo = f32x4_demote_f64x2_zero(exp_lanes(f64x2_promote_low_f32x4(v), &k.k));
+        let hi = f32x4_demote_f64x2_zero(exp_lanes(
             f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(v, v)),
-            &super::EXPF_C,
-        );
-        i32x4_shuffle::<0, 1, 4, 5>(f32x4_demote_f64x2_zero(lo), f32x4_demote_f64x2_zero(hi))
+            &k.k,
+        ));
+        // Lanes 2–3 of `lo` are 0.
+        v128_or(lo, i8x16_swizzle(hi, k.join))
     }
 
     /// As the wasm `expf_v`, with SSE4.1.
     #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
     #[inline(always)]
-    pub(super) fn expf_v(v: std::arch::x86_64::__m128) -> std::arch::x86_64::__m128 {
+    pub(super) fn expf_v(
+        v: std::arch::x86_64::__m128,
+        k: &ExpfConsts,
+    ) -> std::arch::x86_64::__m128 {
         use std::arch::x86_64::*;
         // SAFETY: as in `exp_lanes`.
         unsafe {
-            let lo = exp_lanes(_mm_cvtps_pd(v), &super::EXPF_C);
-            let hi = exp_lanes(_mm_cvtps_pd(_mm_movehl_ps(v, v)), &super::EXPF_C);
+            let lo = exp_lanes(_mm_cvtps_pd(v), k);
+            let hi = exp_lanes(_mm_cvtps_pd(_mm_movehl_ps(v, v)), k);
             _mm_movelh_ps(_mm_cvtpd_ps(lo), _mm_cvtpd_ps(hi))
         }
     }
 
+    /// Two f64 lanes of the target.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    type F64V = std::arch::wasm32::v128;
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
+    type F64V = std::arch::x86_64::__m128d;
+
     /// [`super::exp`] of two values for which it takes the polynomial path with a one-step scale.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(always)]
-    pub(super) fn exp2(x: [f64; 2]) -> [f64; 2] {
+    fn exp_pair(x: [f64; 2], k: &ExpConsts<F64V, 14>) -> [f64; 2] {
         use std::arch::wasm32::*;
-        let r = exp_lanes(f64x2(x[0], x[1]), &super::EXP_C);
+        let r = exp_lanes(f64x2(x[0], x[1]), k);
         [f64x2_extract_lane::<0>(r), f64x2_extract_lane::<1>(r)]
     }
 
-    /// As the wasm `exp2`, with SSE4.1.
+    /// As the wasm `exp_pair`, with SSE4.1.
     #[cfg(all(target_arch = "x86_64", target_feature = "sse4.1"))]
     #[inline(always)]
-    pub(super) fn exp2(x: [f64; 2]) -> [f64; 2] {
+    fn exp_pair(x: [f64; 2], k: &ExpConsts<F64V, 14>) -> [f64; 2] {
         use std::arch::x86_64::*;
         // SAFETY: as in `exp_lanes`; the load and store are of two-element arrays.
         unsafe {
-            let r = exp_lanes(_mm_loadu_pd(x.as_ptr()), &super::EXP_C);
+            let r = exp_lanes(_mm_loadu_pd(x.as_ptr()), k);
             let mut out = [0f64; 2];
             _mm_storeu_pd(out.as_mut_ptr(), r);
             out
         }
+    }
+
+    /// [`super::exp2`]'s SIMD path.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
+    #[inline(always)]
+    pub(super) fn exp2(x: [f64; 2]) -> [f64; 2] {
+        exp_pair(x, &ExpConsts::new(&super::EXP_C))
+    }
+
+    /// Σ e^(l − max) over `pairs` (an even number of values), added one at a time in order, each pair's
+    /// exponentials with [`super::exp2`]'s bits: [`super::log_sum_exp`]'s loop, with the constants
+    /// made once.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse4.1")
+    ))]
+    #[inline(always)]
+    pub(super) fn exp_sum_pairs(pairs: &[f32], max: f64) -> f64 {
+        let k = ExpConsts::new(&super::EXP_C);
+        let mut sum = 0f64;
+        for p in pairs.chunks_exact(2) {
+            let x = [p[0] as f64 - max, p[1] as f64 - max];
+            let [a, b] = if x.iter().all(|v| (-690.0..=690.0).contains(v)) {
+                exp_pair(x, &k)
+            } else {
+                x.map(super::exp)
+            };
+            sum += a;
+            sum += b;
+        }
+        sum
     }
 }
 
