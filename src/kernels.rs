@@ -1281,7 +1281,9 @@ impl Q8Matrix {
 
 /// `pairs` pairs of weight rows, the first pair's bytes from `qs[start..]` and the scales from `dws`, against
 /// one activation row, into `out`: each row computed as [`dot_scalar`] does. Not inlined, so that V8
-/// allocates registers for this loop on its own.
+/// allocates registers for this loop on its own. It finds the rows itself (the layout of
+/// [`Q8Matrix::row`]) rather than through `row`: written as a method taking each row from `row`, the
+/// one-row products of a step took 14.6 ms in Chromium instead of 13.4.
 #[inline(never)]
 fn pair_rows(qs: &[i8], start: usize, dws: &[f32], pairs: usize, a: ARow, out: &mut [f32]) {
     let cols = a.0.len();
