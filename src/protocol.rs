@@ -287,6 +287,9 @@ pub enum Event {
         id: u32,
         /// Number of tokens generated so far.
         step: usize,
+        /// Prompt tokens run through the model so far, out of the `started` event's `prompt_tokens`: a
+        /// long prompt is read a piece per step (with no beams yet), and the page shows how far it got.
+        read: usize,
         /// Live beams, best first.
         beams: Vec<BeamView>,
     },

@@ -83,6 +83,8 @@ const state = {
   cancelling: false,
   result: null,                    // last CompletionReport (for the line view reveal)
   lastStep: 0,
+  promptTokens: null,              // the running completion's prompt length (its `started` event)
+  reading: null,                   // true while a long prompt is read (before the first guesses)
   download: { samples: [] },
   // Models. A spec is {kind: 'catalog'|'hub'|'url'|'file', key, name, ...} (see protocol.js specFromKey).
   hub: hubBase(location.search, location.href),
@@ -753,7 +755,12 @@ function refresh() {
   refreshModelControls();
 
   let hint;
-  if (generating) hint = state.cancelling ? 'Stopping…' : 'The model is writing its guesses… press Esc to stop.';
+  if (generating && state.cancelling) hint = 'Stopping…';
+  // Said once (the hint is a live region); the figures go by beside the guesses (#beams-step).
+  else if (generating && state.reading) {
+    hint = `Reading the code${Number.isFinite(state.promptTokens) ? ` (${fmtInt.format(state.promptTokens)} tokens)` : ''} before guessing… press Esc to stop.`;
+  }
+  else if (generating) hint = 'The model is writing its guesses… press Esc to stop.';
   else if (!hasCode) hint = 'Paste some Python code in step 1.';
   else if (!masked) hint = 'Click a line in step 2 to hide it, or press Random line.';
   else if (state.loadFailed) hint = 'No model is loaded, so there is nothing to run yet: try again, or choose another model.';
@@ -1007,6 +1014,7 @@ function handleEvent(msg) {
       break;
     case EV.STARTED:
       if (msg.id === state.runId) {
+        state.promptTokens = Number.isFinite(msg.prompt_tokens) ? msg.prompt_tokens : null;
         renderPrompt(String(msg.prompt ?? ''), msg.prompt_tokens);
         // E.g. the code is not valid Python 3: said as text, next to the guesses it concerns.
         ui.codeNote.textContent = typeof msg.note === 'string' ? msg.note : '';
@@ -1016,9 +1024,15 @@ function handleEvent(msg) {
     case EV.BEAMS:
       if (msg.id === state.runId) {
         state.lastStep = Number(msg.step) || 0;
-        // A long prompt is read a piece per step (src/engine.rs PROMPT_CHUNK): no guesses yet.
-        if (state.lastStep === 0 && !(msg.beams?.length > 0)) ui.beamsStep.textContent = 'Reading the code…';
-        else renderBeams(Array.isArray(msg.beams) ? msg.beams : [], { live: true });
+        // A long prompt is read a piece per step (src/engine.rs PROMPT_CHUNK): no guesses yet, but how far
+        // the reading got.
+        if (state.lastStep === 0 && !(msg.beams?.length > 0)) {
+          ui.beamsStep.textContent = readingText(msg.read, state.promptTokens);
+          if (!state.reading) { state.reading = true; refresh(); }
+        } else {
+          if (state.reading) { state.reading = null; refresh(); }
+          renderBeams(Array.isArray(msg.beams) ? msg.beams : [], { live: true });
+        }
       }
       break;
     case EV.DONE:
@@ -1366,6 +1380,8 @@ function startCompletion() {
   state.runLine = state.masked;
   state.cancelling = false;
   state.lastStep = 0;
+  state.promptTokens = null;
+  state.reading = null;
   readSettings({ rewrite: true });
   setStatus('generating');
   ui.beamsStep.textContent = 'Reading the code…';
@@ -1454,6 +1470,13 @@ ui.random.addEventListener('click', randomMask);
 
 // ---------------------------------------------------------------------------------------------------------
 // Prompt and beams
+
+/** “Reading the code… 1,280 of 3,044 tokens (42%)”, or without the figures when they are missing. */
+function readingText(read, total) {
+  if (!Number.isFinite(read) || !Number.isFinite(total) || total <= 0) return 'Reading the code…';
+  const done = Math.min(read, total);
+  return `Reading the code… ${fmtInt.format(done)} of ${fmtInt.format(total)} tokens (${Math.floor((100 * done) / total)}%)`;
+}
 
 function renderPrompt(prompt, promptTokens) {
   ui.prompt.replaceChildren();

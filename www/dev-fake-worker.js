@@ -39,7 +39,8 @@ function complete({ id, code, line, settings }) {
   const prefix = lines.slice(0, line - 1).join('\n') + (line > 1 ? '\n' : '');
   const suffix = '\n' + lines.slice(line).join('\n');
   const prompt = flag('fake-fim') ? `<fim_prefix>${prefix}<fim_suffix>${suffix}<fim_middle>` : prefix;
-  postMessage({ kind: 'started', id, prompt, prompt_tokens: Math.ceil(prompt.length / 3.5) });
+  const promptTokens = Math.ceil(prompt.length / 3.5);
+  postMessage({ kind: 'started', id, prompt, prompt_tokens: promptTokens });
   const indent = /^\s*/.exec(target)[0];
   const variants = [
     target.replace(/\bordered\b/, 'values'),
@@ -60,7 +61,7 @@ function complete({ id, code, line, settings }) {
     const beams = variants.map((v, i) => ({
       text: v.slice(0, chars), score: -(0.35 * step + i * 0.8), finished: chars >= v.length,
     }));
-    postMessage({ kind: 'beams', id, step, beams });
+    postMessage({ kind: 'beams', id, step, read: promptTokens, beams });
     if (flag('fake-error') && opts.get('fake-error') === 'complete' && step === 4) {
       clearInterval(running.timer); running = null;
       postMessage({ kind: 'error', id, message: 'Fake failure during decoding.' });

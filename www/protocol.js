@@ -369,7 +369,8 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @typedef {{kind: 'loaded', id: number, model: ModelInfo}} LoadedEvent
  * @typedef {{kind: 'started', id: number, prompt: string, prompt_tokens: number, note?: string}} StartedEvent
  *   `note`: something the user should know about the code (it is not valid Python 3, so the model reads it as it is).
- * @typedef {{kind: 'beams', id: number, step: number, beams: BeamView[]}} BeamsEvent  best first
+ * @typedef {{kind: 'beams', id: number, step: number, read: number, beams: BeamView[]}} BeamsEvent  best first;
+ *   `read`: prompt tokens read so far (a long prompt is read a piece per event, with no beams yet)
  * @typedef {{kind: 'done', id: number, result: CompletionReport}} DoneEvent
  * @typedef {{kind: 'cancelled', id: number}} CancelledEvent
  * @typedef {{kind: 'error', id: number|null, message: string}} ErrorEvent

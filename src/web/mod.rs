@@ -257,6 +257,7 @@ impl WorkerEngine {
             Ok(StepOutcome::Running(beams)) => to_js(&Event::Beams {
                 id,
                 step: run_steps(run),
+                read: run.prompt_tokens_read(),
                 beams,
             }),
             Ok(StepOutcome::Done(result)) => {

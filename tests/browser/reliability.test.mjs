@@ -138,8 +138,16 @@ await test('cancel during the prompt stops the run before any token; the next co
   const last = LONG.split('\n').length - 1;
   await start(page, last, { beams: 1, max: 8 });
   await waitStatus(page, ['generating'], 30_000);
-  // The worker reads the long prompt a piece at a time (src/engine.rs PROMPT_CHUNK) and says so.
-  await page.waitForFunction(() => document.querySelector('#beams-step')?.textContent === 'Reading the code…', null, { timeout: 60_000 });
+  // The worker reads the long prompt a piece at a time (src/engine.rs PROMPT_CHUNK) and says how far it got,
+  // out of the prompt's length the page shows beside the prompt.
+  const reading = /^Reading the code… ([\d,]+) of ([\d,]+) tokens \((\d+)%\)$/;
+  await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#beams-step')?.textContent ?? ''),
+    reading.source, { timeout: 60_000 });
+  const [, read, total, percent] = (await page.locator('#beams-step').textContent()).match(reading).map((x) => Number(x.replaceAll(',', '')));
+  assert.match(await page.locator('#prompt-meta').textContent(), new RegExp(`${total.toLocaleString('en-US')} tokens`));
+  assert.ok(read > 0 && read < total && total > 3000, `read ${read} of ${total}`);
+  assert.equal(percent, Math.floor((100 * read) / total));
+  assert.equal(await page.locator('#next-hint').textContent(), `Reading the code (${total.toLocaleString('en-US')} tokens) before guessing… press Esc to stop.`);
   const t0 = Date.now();
   await page.getByTestId('cancel').click();
   assert.equal(await waitStatus(page, ['ready', 'done', 'error'], 60_000), 'ready', await errorText(page).catch(() => ''));
