@@ -31,6 +31,11 @@ const PREFIX_LINE = 48;
 const GREEDY_TOKENS = 128;
 const BEAM_TOKENS = 32;
 const RUNS = Number(process.env.BENCH_RUNS || 3);
+// A long file, read once in the page and once natively: the whole of CPython 3.11 `Lib/heapq.py` with line 250
+// hidden (about 3,000 tokens above it), where attention's share of the prompt grows with its length.
+const LONG_FILE = join(BENCH, 'heapq.py');
+const LONG_LINE = 250;
+const LONG = process.env.BENCH_LONG !== '0';
 const EASY40 = process.env.BENCH_EASY40 !== '0';
 // wllama's decode is stopped (and measured on the tokens so far) after this many seconds: on a loaded
 // machine its 2-thread build can fall to well under one token per second.
@@ -200,10 +205,10 @@ async function wllamaRun(threads, prompt) {
   };
 }
 
-/** `runs` native runs (load, greedy, 5 beams) with `threads` threads. */
-function nativeRuns(threads, runs) {
-  const out = execFileSync(NATIVE, ['--model', MODEL, '--file', PREFIX_FILE, '--line', String(PREFIX_LINE),
-    '--runs', String(runs), '--greedy-tokens', String(GREEDY_TOKENS), '--beam-tokens', String(BEAM_TOKENS)], {
+/** `runs` native runs (load, greedy, 5 beams) with `threads` threads, on the benchmark's prompt unless told. */
+function nativeRuns(threads, runs, { file = PREFIX_FILE, line = PREFIX_LINE, greedy = GREEDY_TOKENS, beam = BEAM_TOKENS } = {}) {
+  const out = execFileSync(NATIVE, ['--model', MODEL, '--file', file, '--line', String(line),
+    '--runs', String(runs), '--greedy-tokens', String(greedy), '--beam-tokens', String(beam)], {
     encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: String(threads) }, maxBuffer: 1 << 26,
   });
   const json = JSON.parse(out);
@@ -229,6 +234,7 @@ function nativeRuns(threads, runs) {
 
 const runs = [];
 let easy = null;
+let longFile = null;
 let product = null; // medians of `products`
 const products = [];
 
@@ -261,10 +267,28 @@ async function oneRun(i) {
   log(`  infill ${q41.promptTps.toFixed(0)} prompt tok/s, ${q41.decodeTps.toFixed(1)} tok/s; wllama 1t ${w1.promptTps?.toFixed(0)} / ${w1.decodeTps?.toFixed(1)}; 2t ${w2.promptTps?.toFixed(0)} / ${w2.decodeTps?.toFixed(1)}`);
 }
 
+/** The long file's prompt, greedy with a few tokens: once in a fresh worker, then natively on one thread. */
+async function longFileRun() {
+  const longCode = readFileSync(LONG_FILE, 'utf8');
+  await page.evaluate(() => bench.infillStart());
+  await page.evaluate(([u]) => bench.infillLoad(u, true), [q41Url]);
+  const settings = { beams: 1, max_new_tokens: 4, mode: 'single', cosine: false };
+  const r = await page.evaluate(([c, l, s]) => bench.infillComplete(c, l, s), [longCode, LONG_LINE, settings]);
+  await page.evaluate(() => bench.infillStop());
+  const [nat] = nativeRuns(1, 1, { file: LONG_FILE, line: LONG_LINE, greedy: 4, beam: 4 });
+  longFile = { tokens: r.promptTokens, wasmMs: r.prefillMs, nativeTokens: nat.promptTokens, nativeMs: nat.prefillMs };
+  log(`  ${r.promptTokens} tokens: wasm ${(r.prefillMs / 1000).toFixed(1)} s, native 1 thread ${(nat.prefillMs / 1000).toFixed(1)} s`);
+}
+
 // Every kind of figure once first (so a run cut short still leaves a whole table), then the other runs.
 // The table is rewritten after each part.
 await oneRun(0);
 writeResults();
+if (LONG) {
+  log(`long file: ${LONG_FILE} with line ${LONG_LINE} hidden, in a fresh worker and natively`);
+  await longFileRun();
+  writeResults();
+}
 if (EASY40) {
   log(`Easy 40: ${tasks.length} tasks, 5 beams, in one fresh worker (load included in the total)`);
   await page.evaluate(() => bench.infillStart());
@@ -389,6 +413,8 @@ ${ratios.map(([k, v]) => `| ${k} | ${f2(v)} |`).join('\n')}
 | Easy 40, 5 beams, in the product's batch page: engines (Engines: auto) | ${product ? product.engines : 'not run'} |
 | Easy 40, 5 beams, in the product's batch page: the run (s) | ${product ? f1(product.runS) : 'not run'} |
 | Easy 40, 5 beams, in the product's batch page: from opening the page to done (s) | ${product ? `${f1(product.totalS)} (median of ${product.runs}: ${products.map((x) => f1(x.totalS)).join(', ')})` : 'not run'} |
+| prompt of a long file (all of \`heapq.py\`, line ${LONG_LINE} hidden): ${longFile ? `${longFile.tokens} tokens` : ''}, wasm | ${longFile ? `${f1(longFile.wasmMs / 1000)} s (${f1(rate(longFile.tokens, longFile.wasmMs))} tokens/s)` : 'not run'} |
+| the same prompt natively, 1 thread | ${longFile ? `${f1(longFile.nativeMs / 1000)} s (${f1(rate(longFile.nativeTokens, longFile.nativeMs))} tokens/s)` : 'not run'} |
 | peak RSS of the native run, 1 thread (MB) | ${mb(native1[0]?.peakRss)} |
 | heap allocations per step, native: greedy | ${f0(pick(native1, 'greedyAllocs'))} allocations, ${mb(pick(native1, 'greedyAllocBytes'))} MB |
 | heap allocations per step, native: 5 beams | ${f0(pick(native1, 'beamAllocs'))} allocations, ${mb(pick(native1, 'beamAllocBytes'))} MB |
@@ -405,6 +431,9 @@ What each figure means:
   "On the worker's own clock": the engine's \`tokens_per_second\` in its \`done\` report, (steps − 1) ÷ (last step −
   first token) timed inside the worker, without the message to the page and the page's delay in taking it (the
   worker's yield between steps is still in it). Natively the two rows are the same figure.
+- **long file**: the prompt of one completion of CPython 3.11's whole \`Lib/heapq.py\` (\`bench/heapq.py\`) with
+  line ${LONG_LINE} hidden, read once in a fresh worker (measured as **prompt**) and once natively; attention over
+  every earlier position makes a long prompt slower per token than the ${promptTokens}-token one.
 - **5-beam step**: median time of one step of a 5-beam search on the same prompt (${BEAM_TOKENS} tokens, steps 2 on).
 - **wasm memory**: the engine's wasm linear memory (it never shrinks, so each figure is the peak so far): after
   the load, and after the greedy and 5-beam searches. The Q8_0-file column is only loaded, not run.
@@ -417,5 +446,5 @@ What each figure means:
   once in each run right after the browser's figures, so each wasm ÷ native ratio is taken within a run.
 `;
   writeFileSync(join(BENCH, 'results.md'), md);
-  writeFileSync(join(OUT, 'last.json'), JSON.stringify({ machine, sizes, othersCpu, wallS, runs, native1, native2, easy, product, products }, null, 1));
+  writeFileSync(join(OUT, 'last.json'), JSON.stringify({ machine, sizes, othersCpu, wallS, runs, native1, native2, easy, longFile, product, products }, null, 1));
 }
