@@ -33,7 +33,8 @@ const BEAM_TOKENS = 32;
 const RUNS = Number(process.env.BENCH_RUNS || 3);
 // A long file, read once in the page and once natively: the whole of CPython 3.11 `Lib/heapq.py` with line 250
 // hidden (about 3,000 tokens above it), where attention's share of the prompt grows with its length.
-const LONG_FILE = join(BENCH, 'heapq.py');
+// The same file the dataset tests read (tests/fixtures/pyfolder/stdlib/heapq.py).
+const LONG_FILE = join(BENCH, '..', 'tests', 'fixtures', 'pyfolder', 'stdlib', 'heapq.py');
 const LONG_LINE = 250;
 const LONG = process.env.BENCH_LONG !== '0';
 const EASY40 = process.env.BENCH_EASY40 !== '0';
@@ -431,7 +432,7 @@ What each figure means:
   "On the worker's own clock": the engine's \`tokens_per_second\` in its \`done\` report, (steps − 1) ÷ (last step −
   first token) timed inside the worker, without the message to the page and the page's delay in taking it (the
   worker's yield between steps is still in it). Natively the two rows are the same figure.
-- **long file**: the prompt of one completion of CPython 3.11's whole \`Lib/heapq.py\` (\`bench/heapq.py\`) with
+- **long file**: the prompt of one completion of CPython 3.11's whole \`Lib/heapq.py\` (\`tests/fixtures/pyfolder/stdlib/heapq.py\`) with
   line ${LONG_LINE} hidden, read once in a fresh worker (measured as **prompt**) and once natively; attention over
   every earlier position makes a long prompt slower per token than the ${promptTokens}-token one.
 - **5-beam step**: median time of one step of a 5-beam search on the same prompt (${BEAM_TOKENS} tokens, steps 2 on).
