@@ -478,14 +478,32 @@ impl Engine {
         Ok(())
     }
 
+    /// Ends `run` before it is done: the person stopped it, or asked for another line. A prompt still
+    /// being read leaves the part it read for the next prompt, as a prompt read to its end does, so a
+    /// second click in the same long file continues the reading instead of starting it again. (Merely
+    /// dropping a run loses it: the run holds the engine's cached prompt while it reads.)
+    pub fn stop(&self, run: Completion) {
+        let Some(reading) = run.reading else {
+            return;
+        };
+        let read = run.cache.len().min(reading.ids.len());
+        if read == 0 {
+            return;
+        }
+        if let Ok(mut slot) = self.prompt_cache.lock() {
+            *slot = Some((reading.ids[..read].to_vec(), run.cache));
+        }
+    }
+
     /// A cache holding the longest prefix `ids` shares with the previous prompt (never all of `ids`:
     /// the last token must run to give the next-token logits), and that prefix's length.
     ///
     /// The previous prompt's cache is taken out of the engine, not cloned: the new prompt's positions
     /// are then appended to the same vectors. A clone would share them, and the new run's first write
     /// would copy every cached position (24 MB for a 512-token prompt, alive beside the original). The
-    /// engine gets a cache back once the new prompt is read; a run stopped before that leaves it none,
-    /// and the next prompt is read whole (with the same result).
+    /// engine gets a cache back once the new prompt is read, or the part read so far when the run is
+    /// ended with [`Engine::stop`]; a run merely dropped before that leaves it none, and the next prompt
+    /// is read whole (with the same result).
     fn reusable_cache(&self, ids: &[u32]) -> Result<(KvCache, usize)> {
         let previous = self.prompt_cache.lock().ok().and_then(|mut s| s.take());
         if let Some((prev, mut cache)) = previous {

@@ -254,6 +254,56 @@ fn a_long_prompt_is_read_one_piece_per_step_and_a_piece_at_a_time_gives_the_same
 }
 
 #[test]
+fn a_prompt_stopped_while_it_is_read_is_continued_by_the_next_and_completes_the_same() {
+    let engine = common::own_engine();
+    let code = long_function();
+    let line = 101;
+    let mut run = engine
+        .start(&code, line, config(2, "single"), 0.0)
+        .expect("starts");
+    let total = run.prompt_tokens;
+    for _ in 0..2 {
+        assert!(matches!(engine.step(&mut run, 0.0), Ok(StepOutcome::Running(b)) if b.is_empty()));
+    }
+    let read = run.prompt_tokens_read();
+    assert_eq!(read, 2 * PROMPT_CHUNK);
+    assert!(read + PROMPT_CHUNK < total, "{read} of {total}");
+    engine.stop(run);
+
+    // The same line again (the person stopped it, then pressed Complete): the reading goes on from `read`.
+    let again = engine
+        .start(&code, line, config(2, "single"), 0.0)
+        .expect("starts");
+    assert_eq!(again.prompt_tokens_read(), read);
+    engine.stop(again);
+    // A line further down begins with the same tokens: it continues from there too, and its completion has
+    // the bits of one read from scratch (the shared engine, whose cached prompt other tests change).
+    let mut later = engine
+        .start(&code, line + 1, config(2, "single"), 0.0)
+        .expect("starts");
+    assert_eq!(later.prompt_tokens_read(), read);
+    let continued = loop {
+        if let StepOutcome::Done(report) = engine.step(&mut later, 0.0).expect("steps") {
+            break *report;
+        }
+    };
+    assert_eq!(continued.stats.cached_tokens, read);
+    let fresh = common::own_engine();
+    let (_, scratch) = fresh
+        .complete(&code, line + 1, config(2, "single"), &common::clock())
+        .expect("completes");
+    assert_eq!(scratch.stats.cached_tokens, 0);
+    assert_eq!(continued.completion, scratch.completion);
+    let beams = |r: &infill::protocol::CompletionReport| -> Vec<(String, u64)> {
+        r.beams
+            .iter()
+            .map(|b| (b.text.clone(), b.score.to_bits()))
+            .collect()
+    };
+    assert_eq!(beams(&continued), beams(&scratch));
+}
+
+#[test]
 fn beams_share_one_copy_of_the_prompt_and_a_reused_prompt_gives_the_same_logits() {
     let engine = common::engine();
     let code = long_function();

@@ -1632,6 +1632,13 @@ function renderFigures(stats) {
   const num = (v) => { const n = Number(v); return Number.isFinite(n) ? n : null; };
   const tps = num(stats.tokens_per_second);
   const trimmed = num(stats.trimmed_lines) ?? 0;
+  const prompt = num(stats.prompt_tokens);
+  const reused = Math.min(num(stats.cached_tokens) ?? 0, prompt ?? 0);
+  // A prompt that begins like the one before (another line lower in the same code, or the same line after
+  // a stop) continues from where the engine's reading of it got to.
+  const reusedNote = reused > 0
+    ? ` The first ${fmtInt.format(reused)} had been read already, for an earlier run on this code, so ${fmtInt.format(prompt - reused)} ${prompt - reused === 1 ? 'was' : 'were'} new.`
+    : '';
   const rows = [
     ['tokens_per_second', 'Speed', tps === null ? '–' : `${tps.toFixed(1)} tokens/s`,
       'Word-pieces written per second, after the first one.'],
@@ -1640,7 +1647,7 @@ function renderFigures(stats) {
     ['prompt_tokens', 'Prompt length', num(stats.prompt_tokens) === null ? '–'
       : `${fmtInt.format(num(stats.prompt_tokens))} tokens${trimmed > 0 ? ` · ${fmtInt.format(trimmed)} lines left out` : ''}`,
     trimmed > 0 ? `The code is longer than the model's context, so the ${fmtInt.format(trimmed)} lines farthest from the hidden line were left out of the prompt.`
-      : 'How much text the model had to read.'],
+      : `How much text the model had to read.${reusedNote}`],
     ['generated_tokens', 'Tokens written', num(stats.generated_tokens) === null ? '–' : fmtInt.format(num(stats.generated_tokens)),
       'Decoding steps taken.'],
     ['total_ms', 'Total time', fmtMs(num(stats.total_ms) ?? NaN), 'From pressing Complete to the result.'],

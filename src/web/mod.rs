@@ -118,6 +118,14 @@ pub struct WorkerEngine {
 const KEEP_OLD_MODEL_BYTES: usize = 1 << 30;
 
 impl WorkerEngine {
+    /// Ends the running completion, if any, leaving the engine what it read of its prompt
+    /// ([`Engine::stop`]).
+    fn stop_run(&mut self) {
+        if let (Some(engine), Some((_, run))) = (&self.engine, self.run.take()) {
+            engine.stop(run);
+        }
+    }
+
     /// Ends any run, and frees the model in use when keeping it while `incoming` bytes load would be
     /// too much memory (see [`KEEP_OLD_MODEL_BYTES`]).
     fn make_room(&mut self, incoming: usize) {
@@ -222,9 +230,10 @@ impl WorkerEngine {
         else {
             return error(None, "start expects a `complete` request");
         };
-        // A new completion replaces the running one: dropped first, so that its cache is freed (and the
-        // engine's cached prompt is no longer shared with it) before the new prompt is read.
-        self.run = None;
+        // A new completion replaces the running one: ended first, so that its cache is freed (and the
+        // engine's cached prompt is no longer shared with it) before the new prompt is read. A prompt it
+        // was still reading is left to the engine, for the new prompt to continue if it begins the same.
+        self.stop_run();
         let Some(engine) = &self.engine else {
             return error(Some(id), "no model is loaded yet");
         };
@@ -307,10 +316,11 @@ impl WorkerEngine {
         panic!("self-test: a deliberate panic (request {id})");
     }
 
-    /// Drops the running completion. Returns a `cancelled` event.
+    /// Ends the running completion (what it read of its prompt stays for the next). Returns a `cancelled`
+    /// event.
     pub fn cancel(&mut self, id: u32) -> JsValue {
         if matches!(&self.run, Some((running, _)) if *running == id) {
-            self.run = None;
+            self.stop_run();
         }
         to_js(&Event::Cancelled { id })
     }

@@ -133,7 +133,7 @@ await test('a line longer than the model\'s whole context gives a clear message,
 const LONG = ['def long_function(data):', ...Array.from({ length: 500 }, (_, i) => `    value_${i} = data[${i}] * ${i + 1} + ${i % 7}`),
   '    return value_499', ''].join('\n');
 
-await test('cancel during the prompt stops the run before any token; the next completion in the same code equals the CLI', async (page) => {
+await test('cancel during the prompt stops the run before any token; Complete again goes on reading from there; the next completion in the same code equals the CLI', async (page) => {
   await openWithCode(page, LONG);
   const last = LONG.split('\n').length - 1;
   await start(page, last, { beams: 1, max: 8 });
@@ -157,6 +157,16 @@ await test('cancel during the prompt stops the run before any token; the next co
   console.log(`  cancel while a ~4,000-token prompt was read took ${stopMs} ms`);
   assert.ok(stopMs < 30_000, `cancel took ${stopMs} ms`);
 
+  // Complete again: the reading goes on from where the stop left it (src/engine.rs `Engine::stop`), not from
+  // the first token. Without that, each stop in a long file threw away everything read so far.
+  await page.getByTestId('complete').click();
+  await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#beams-step')?.textContent ?? ''),
+    reading.source, { timeout: 60_000 });
+  const resumed = Number((await page.locator('#beams-step').textContent()).match(reading)[1].replaceAll(',', ''));
+  assert.ok(resumed > read, `after the stop the reading began again: ${resumed} read, ${read} before the stop`);
+  await page.getByTestId('cancel').click();
+  assert.equal(await waitStatus(page, ['ready', 'done', 'error'], 60_000), 'ready', await errorText(page).catch(() => ''));
+
   // The engine is left clean: a short completion in the same code gives exactly what the CLI gives. (Running
   // the cancelled ~4,000-token prompt to its end took ~170 s of the suite; a prompt cut to fit the context
   // and its "lines left out" are checked by the 10 MB paste test below, which runs one.)
@@ -170,6 +180,19 @@ await test('cancel during the prompt stops the run before any token; the next co
   rmSync(dirname(file), { recursive: true, force: true });
   assert.equal(completion, cli.result.completion, 'after the cancel, the page and the CLI disagree');
   assert.match(await page.getByTestId('stat-prompt_tokens').textContent(), /^[\d,]+ tokens$/, 'a short prompt was cut');
+  // A line a little lower: its prompt begins with the one just read, and the speed figures say so (never all
+  // of it: the last token runs again to give the next token's odds). (The long prompt above was cut to fit
+  // the context, so it began far from the top: nothing of it served here.)
+  const before = cli.result.stats.prompt_tokens;
+  await start(page, 16, { beams: 1, max: 4 });
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done', await errorText(page).catch(() => ''));
+  const help = await page.getByTestId('stat-prompt_tokens').locator('xpath=following-sibling::p').textContent();
+  const said = help.match(/^How much text the model had to read\. The first ([\d,]+) had been read already, for an earlier run on this code, so ([\d,]+) (?:was|were) new\.$/);
+  assert.ok(said, `the prompt-length figure does not say the prompt was read already: ${help}`);
+  const [reusedTokens, newTokens] = said.slice(1).map((x) => Number(x.replaceAll(',', '')));
+  const total16 = Number((await page.getByTestId('stat-prompt_tokens').textContent()).match(/^([\d,]+) tokens$/)[1].replaceAll(',', ''));
+  assert.ok(reusedTokens >= before - 2 && reusedTokens < total16, help);
+  assert.equal(reusedTokens + newTokens, total16);
 });
 
 await test('a 10 MB pasted file keeps the page responsive; a line near its end completes, and the page says how many lines were left out of the prompt', async (page) => {

@@ -37,6 +37,12 @@ pub fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| load(true))
 }
 
+/// A new engine for the default model (Q8_0), for a test that needs the engine's cached prompt to itself:
+/// [`engine`] is shared by every test of the binary, and they run at the same time.
+pub fn own_engine() -> Engine {
+    load(true)
+}
+
 /// The default model with its weights as stored (Q4_1), loaded once.
 pub fn engine_as_stored() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
