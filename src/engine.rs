@@ -478,6 +478,49 @@ impl Engine {
         Ok(())
     }
 
+    /// Starts reading `code` before anyone asks for a line, as the prompt of its last line with code: every
+    /// line above it then has a prompt that begins the same way, so when the person picks one, its reading
+    /// continues from what was read ahead (see [`Engine::stop`]), with the same bits as reading it then.
+    /// Step it with [`Engine::read_ahead_step`] while that returns true, then [`Engine::stop`] it. (Its
+    /// last piece of at most [`PROMPT_CHUNK`] tokens is left for the real request: it would start a search.)
+    pub fn read_ahead(
+        &self,
+        code: &str,
+        config: GenerationConfig,
+        now_ms: f64,
+    ) -> Result<Completion> {
+        let last = code
+            .split('\n')
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .last()
+            .map(|(i, _)| i + 1)
+            .ok_or_else(|| InfillError::Input("there is no code to read".into()))?;
+        let run = self.start(code, last, config, now_ms)?;
+        if run.trimmed_lines > 0 {
+            // Each line's prompt would then begin at another line: none would continue this one.
+            return Err(InfillError::Input(
+                "the code is longer than the model's context: there is nothing to read ahead"
+                    .into(),
+            ));
+        }
+        Ok(run)
+    }
+
+    /// Reads the next piece of a prompt started with [`Engine::read_ahead`]; false (and nothing read) once
+    /// only its last piece is left.
+    pub fn read_ahead_step(&self, run: &mut Completion) -> Result<bool> {
+        if run
+            .reading
+            .as_ref()
+            .is_none_or(|r| r.rest.len() <= PROMPT_CHUNK)
+        {
+            return Ok(false);
+        }
+        self.read_prompt(run)?;
+        Ok(true)
+    }
+
     /// Ends `run` before it is done: the person stopped it, or asked for another line. A prompt still
     /// being read leaves the part it read for the next prompt, as a prompt read to its end does, so a
     /// second click in the same long file continues the reading instead of starting it again. (Merely

@@ -63,6 +63,19 @@ pub enum Request {
         /// Generation settings, validated by [`crate::generation::GenerationConfig::from_settings`].
         settings: Settings,
     },
+    /// Read `code` while the person chooses a line, as the prompt of its last line with code (see
+    /// [`crate::engine::Engine::read_ahead`]): the `complete` that follows for any line above continues
+    /// from what was read, with the same result. Answered by [`Event::ReadAhead`] after each piece; it
+    /// stops by itself before the prompt's last piece, and at once (keeping what it read) when any other
+    /// request arrives. Replaces the running completion, as a `complete` does.
+    ReadAhead {
+        /// The request id.
+        id: u32,
+        /// The whole Python source, as for `complete`.
+        code: String,
+        /// The settings the next `complete` will use (they decide the prompt: its layout, its context).
+        settings: Settings,
+    },
     /// Score pairs of strings with every metric (no model needed), and optionally a corpus.
     Score {
         /// The request id.
@@ -292,6 +305,18 @@ pub enum Event {
         read: usize,
         /// Live beams, best first.
         beams: Vec<BeamView>,
+    },
+    /// How far a `read_ahead` got.
+    ReadAhead {
+        /// The `ReadAhead` request this belongs to.
+        id: u32,
+        /// Prompt tokens read so far (those already read for an earlier prompt included).
+        read: usize,
+        /// The prompt's length in tokens.
+        total: usize,
+        /// True when it stopped: what it could read is read, another request arrived, or there is nothing
+        /// to read (code with nothing above its last line, bad settings: the next `complete` says why).
+        done: bool,
     },
     /// The completion is finished.
     Done {

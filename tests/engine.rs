@@ -304,6 +304,59 @@ fn a_prompt_stopped_while_it_is_read_is_continued_by_the_next_and_completes_the_
 }
 
 #[test]
+fn code_read_ahead_serves_the_line_picked_next_with_the_same_completion() {
+    let engine = common::own_engine();
+    let code = long_function();
+    let mut ahead = engine
+        .read_ahead(&code, config(2, "single"), 0.0)
+        .expect("starts");
+    let total = ahead.prompt_tokens;
+    let mut pieces = 0;
+    while engine.read_ahead_step(&mut ahead).expect("reads") {
+        pieces += 1;
+    }
+    let read = ahead.prompt_tokens_read();
+    // All but the last piece, which would start a search.
+    assert_eq!(pieces, (total - 1) / PROMPT_CHUNK);
+    assert!(
+        read < total && total - read <= PROMPT_CHUNK,
+        "{read} of {total}"
+    );
+    assert_eq!(ahead.steps(), 0);
+    engine.stop(ahead);
+
+    // The person picks a line in the middle: its whole prompt (but the last token, which must run to give
+    // the next token's odds) was read ahead, and it completes as if read from scratch.
+    let line = 60;
+    let (_, picked) = engine
+        .complete(&code, line, config(2, "single"), &common::clock())
+        .expect("completes");
+    assert_eq!(picked.stats.cached_tokens, picked.stats.prompt_tokens - 1);
+    let (_, scratch) = common::own_engine()
+        .complete(&code, line, config(2, "single"), &common::clock())
+        .expect("completes");
+    let beams = |r: &infill::protocol::CompletionReport| -> Vec<(String, u64)> {
+        r.beams
+            .iter()
+            .map(|b| (b.text.clone(), b.score.to_bits()))
+            .collect()
+    };
+    assert_eq!(beams(&picked), beams(&scratch));
+    assert_eq!(picked.completion, scratch.completion);
+
+    // Code with nothing above its only line has nothing to read ahead: a clear error, no panic.
+    assert!(engine
+        .read_ahead("def f():\n", config(1, "single"), 0.0)
+        .is_err());
+    assert!(engine
+        .read_ahead("\n  \n", config(1, "single"), 0.0)
+        .is_err());
+    // Nor has code longer than the context (each line's prompt would begin elsewhere).
+    let huge = "x = 1\n".repeat(3 * engine.model().context_length());
+    assert!(engine.read_ahead(&huge, config(1, "single"), 0.0).is_err());
+}
+
+#[test]
 fn beams_share_one_copy_of_the_prompt_and_a_reused_prompt_gives_the_same_logits() {
     let engine = common::engine();
     let code = long_function();

@@ -4,7 +4,7 @@
 
 import {
   EV, DEFAULT_MODEL, DEFAULT_SETTINGS, LIMITS, SPECIAL_TOKEN_RE, CATALOG, FIM_LABEL,
-  normalizeSettings, loadRequest, completeRequest, cancelRequest, isWorkerEvent,
+  normalizeSettings, loadRequest, completeRequest, readAheadRequest, cancelRequest, isWorkerEvent,
   cacheListRequest, cacheDeleteRequest, hubBase, parseModelSource, specFromKey, specUrl,
   companionUrls, isSafetensors, localModelFiles,
 } from './protocol.js';
@@ -31,7 +31,7 @@ const ui = {
   error: $('error'), errorText: $('error-text'), errorClose: $('error-close'),
   code: $('code'), resetExample: $('reset-example'),
   lineView: $('line-view'), linesHelp: $('lines-help'), unseenNote: $('unseen-note'), random: $('random'),
-  complete: $('complete'), cancel: $('cancel'), nextHint: $('next-hint'),
+  complete: $('complete'), cancel: $('cancel'), nextHint: $('next-hint'), readAhead: $('read-ahead'),
   settings: $('settings'), beamsInput: $('set-beams'), maxInput: $('set-max'),
   modeSelect: $('set-mode'), share: $('share'),
   sampleSelect: $('set-sample'), temperatureInput: $('set-temperature'), topPInput: $('set-top-p'),
@@ -85,6 +85,7 @@ const state = {
   lastStep: 0,
   promptTokens: null,              // the running completion's prompt length (its `started` event)
   reading: null,                   // true while a long prompt is read (before the first guesses)
+  readAhead: null,                 // {id, key, read, total, done}: the code read while a line is chosen
   download: { samples: [] },
   // Models. A spec is {kind: 'catalog'|'hub'|'url'|'file', key, name, ...} (see protocol.js specFromKey).
   hub: hubBase(location.search, location.href),
@@ -501,6 +502,7 @@ ui.code.addEventListener('input', (e) => {
   clearRun();
   renderLines();
   scheduleHashWrite();
+  scheduleReadAhead();
   refresh();
 });
 
@@ -576,6 +578,7 @@ function readSettings({ rewrite }) {
   ui.advanced.classList.toggle('is-sampling', state.settings.sample);
   if (rewrite) showSettings();
   scheduleHashWrite();
+  scheduleReadAhead();
 }
 
 ui.settings.addEventListener('input', () => readSettings({ rewrite: false }));
@@ -768,6 +771,7 @@ function refresh() {
   else if (state.status === 'done') hint = 'Pick another line, or change the settings and press Complete again.';
   else hint = `Line ${state.masked} is hidden. Press Complete to let the model guess it.`;
   ui.nextHint.textContent = hint;
+  renderReadAhead();
 
   const current = !hasCode ? 1 : !masked ? 2 : 3;
   for (const li of ui.steps.children) {
@@ -788,6 +792,7 @@ function newWorker() {
 }
 
 function startWorker({ afterCrash = false } = {}) {
+  state.readAhead = null;
   state.workerReady = false;
   state.modelLoaded = false;
   state.loadFailed = false;
@@ -1035,6 +1040,12 @@ function handleEvent(msg) {
         }
       }
       break;
+    case EV.READ_AHEAD:
+      if (msg.id === state.readAhead?.id) {
+        Object.assign(state.readAhead, { read: Number(msg.read) || 0, total: Number(msg.total) || 0, done: msg.done === true });
+        renderReadAhead();
+      }
+      break;
     case EV.DONE:
       if (msg.id === state.runId) onDone(msg.result ?? {});
       break;
@@ -1045,6 +1056,8 @@ function handleEvent(msg) {
       onCache(Array.isArray(msg.entries) ? msg.entries : [], Number.isFinite(msg.quota) ? msg.quota : null);
       break;
     case EV.ERROR:
+      // A read-ahead that failed costs nothing: the `complete` that follows says what is wrong, if anything.
+      if (msg.fatal !== true && msg.id != null && msg.id === state.readAhead?.id) { state.readAhead.done = true; renderReadAhead(); break; }
       onWorkerError(msg.id ?? null, String(msg.message ?? 'Unknown error'), msg.fatal === true);
       break;
     default:
@@ -1090,6 +1103,7 @@ function onProgress(loaded, total, note) {
 }
 
 function onLoaded(model, { id, restored = false }) {
+  scheduleReadAhead({ again: true });
   const spec = restored ? state.loadedSpec : state.loading;
   state.model = {
     name: String(model.name ?? spec?.name ?? DEFAULT_MODEL.name),
@@ -1409,6 +1423,7 @@ function endRun() {
 
 function onDone(result) {
   endRun();
+  scheduleReadAhead({ again: true });
   state.restarts = 0;
   state.result = result;
   if (Array.isArray(result.beams) && result.beams.length) renderBeams(result.beams, { live: false });
@@ -1423,6 +1438,7 @@ function onDone(result) {
 
 function onCancelled() {
   endRun();
+  scheduleReadAhead({ again: true });
   ui.beamsStep.textContent = `Stopped after ${state.lastStep} token${state.lastStep === 1 ? '' : 's'}`;
   setStatus(state.modelLoaded ? 'ready' : 'loading', 'Stopped');
   renderLines();
@@ -1446,6 +1462,47 @@ function onWorkerError(id, message, fatal) {
     // A warning that stops nothing (e.g. the model could not be cached): show it and carry on.
     showError(message);
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reading ahead: while the person chooses a line, the engine reads the code (src/protocol.rs
+// Request::ReadAhead). Any request to the engine stops it, keeping what it read, and the `complete` for a line
+// continues from there: the same guesses, sooner. Only in whole-file context (a function's prompt depends on
+// the line) and for code the model's context holds (src/engine.rs Engine::read_ahead says no to the rest).
+
+const READ_AHEAD_DELAY_MS = 700;     // after the last keystroke
+const READ_AHEAD_MAX_CHARS = 256_000; // far beyond any catalog model's context: not worth tokenizing
+const READ_AHEAD_SHOWN_TOKENS = 256; // shorter code reads in a moment: nothing to say
+let readAheadTimer = 0;
+
+/** Reads the code ahead soon; `again`: even if this code was read ahead already (a run since moved the cache). */
+function scheduleReadAhead({ again = false } = {}) {
+  clearTimeout(readAheadTimer);
+  if (again && state.readAhead) state.readAhead.key = '';
+  readAheadTimer = setTimeout(readAheadNow, READ_AHEAD_DELAY_MS);
+}
+
+function readAheadNow() {
+  const idle = state.modelLoaded && state.workerReady && !state.loading && state.status !== 'generating'
+    && state.runId === null && !batch.isActive();
+  if (!idle || state.settings.context !== 'file' || state.code.length > READ_AHEAD_MAX_CHARS) return;
+  if (getLines().filter((l) => !isBlank(l)).length < 2) return;
+  const key = JSON.stringify([state.loadedId, state.code, state.settings]);
+  if (state.readAhead?.key === key) return;
+  state.readAhead = { id: state.nextId++, key, read: 0, total: 0, done: false };
+  post(readAheadRequest(state.readAhead.id, state.code, state.settings));
+  renderReadAhead();
+}
+
+function renderReadAhead() {
+  const r = state.readAhead;
+  const show = Boolean(r) && r.total > READ_AHEAD_SHOWN_TOKENS && state.status !== 'generating';
+  ui.readAhead.hidden = !show;
+  if (!show) return;
+  ui.readAhead.dataset.done = String(r.done);
+  ui.readAhead.textContent = r.done
+    ? `The model has read ${fmtInt.format(r.read)} of this code's ${fmtInt.format(r.total)} tokens already, so its guesses will start sooner.`
+    : `Reading your code while you choose a line: ${fmtInt.format(r.read)} of ${fmtInt.format(r.total)} tokens.`;
 }
 
 /** Forgets the last run's output (the code, mask or settings changed). */

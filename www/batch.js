@@ -975,6 +975,9 @@ export function handleEvent(msg) {
 }
 
 /** Called by app.js after any change of its state: the model may have (re)loaded or the worker restarted. */
+/** True while a run goes on (its tasks keep the page's engine busy). */
+export const isActive = () => Boolean(B.active);
+
 export function refresh() {
   if (!B.hooks || !B.ui) return;
   const a = B.active;

@@ -91,6 +91,8 @@ self.onmessage = (e) => {
   const msg = e.data;
   if (msg.kind === 'load') load(msg);
   else if (msg.kind === 'complete') complete(msg);
+  // No model to read with: the read-ahead ends at once, having read nothing.
+  else if (msg.kind === 'read_ahead') postMessage({ kind: 'read_ahead', id: msg.id, read: 0, total: 0, done: true });
   else if (msg.kind === 'cancel' && running && running.id === msg.id) {
     clearInterval(running.timer);
     running = null;

@@ -5,6 +5,7 @@
 export const REQ = Object.freeze({
   LOAD: 'load',
   COMPLETE: 'complete',
+  READ_AHEAD: 'read_ahead', // read the code while the person chooses a line (src/protocol.rs Request::ReadAhead)
   CANCEL: 'cancel',
   SCORE: 'score',
   CACHE_LIST: 'cache_list',
@@ -21,6 +22,7 @@ export const EV = Object.freeze({
   LOADED: 'loaded',
   STARTED: 'started',
   BEAMS: 'beams',
+  READ_AHEAD: 'read_ahead',
   DONE: 'done',
   CANCELLED: 'cancelled',
   SCORED: 'scored',
@@ -294,6 +296,7 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @typedef {{kind: 'cache_delete', id: number, url: string}} CacheDeleteRequest
  *   Deletes the stored file for `url` (the `url` of a `cache` entry); answered by a fresh `cache` event.
  * @typedef {{kind: 'complete', id: number, code: string, line: number, settings: Settings}} CompleteRequest
+ * @typedef {{kind: 'read_ahead', id: number, code: string, settings: Settings}} ReadAheadRequest
  *   `line` is 1-based.
  * @typedef {{kind: 'cancel', id: number}} CancelRequest
  *   Stops the completion `id` within one step, or the download of the load `id` (answered by an `error` saying
@@ -311,7 +314,7 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @typedef {{kind: 'summarize', id: number, groups: SummaryGroup[], seed?: number}} SummarizeRequest
  *   The `infill eval` summary of each group (scores recomputed from the pairs, bootstrap seed 0 by default).
  *   Answered at once by a `summary` event.
- * @typedef {LoadRequest|CompleteRequest|CancelRequest|ScoreRequest|CacheListRequest|CacheDeleteRequest|DatasetRequest|SummarizeRequest} Request
+ * @typedef {LoadRequest|CompleteRequest|ReadAheadRequest|CancelRequest|ScoreRequest|CacheListRequest|CacheDeleteRequest|DatasetRequest|SummarizeRequest} Request
  */
 
 /**
@@ -371,6 +374,9 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  *   `note`: something the user should know about the code (it is not valid Python 3, so the model reads it as it is).
  * @typedef {{kind: 'beams', id: number, step: number, read: number, beams: BeamView[]}} BeamsEvent  best first;
  *   `read`: prompt tokens read so far (a long prompt is read a piece per event, with no beams yet)
+ * @typedef {{kind: 'read_ahead', id: number, read: number, total: number, done: boolean}} ReadAheadEvent
+ *   how far reading the code ahead got (prompt tokens); `done`: it stopped (all it reads is read, another
+ *   request came, or there was nothing to read)
  * @typedef {{kind: 'done', id: number, result: CompletionReport}} DoneEvent
  * @typedef {{kind: 'cancelled', id: number}} CancelledEvent
  * @typedef {{kind: 'error', id: number|null, message: string}} ErrorEvent
@@ -385,7 +391,7 @@ export const SPECIAL_TOKEN_RE = /<\|?[a-z_▁｜]+\|?>/g;
  * @typedef {{metric: string, value: {mean: number, low: number, high: number}}} SummaryRow
  * @typedef {{count: number, rows: SummaryRow[], corpus_chrf: number, corpus_bleu: number}} Summary
  * @typedef {{kind: 'summary', id: number, summaries: {name: string, summary: Summary}[]}} SummaryEvent
- * @typedef {ReadyEvent|ProgressEvent|LoadedEvent|StartedEvent|BeamsEvent|DoneEvent|CancelledEvent|ErrorEvent|CacheEvent|DatasetEvent|SummaryEvent} WorkerEvent
+ * @typedef {ReadyEvent|ProgressEvent|LoadedEvent|StartedEvent|BeamsEvent|ReadAheadEvent|DoneEvent|CancelledEvent|ErrorEvent|CacheEvent|DatasetEvent|SummaryEvent} WorkerEvent
  */
 
 function clampInt(value, { min, max }, fallback) {
@@ -463,6 +469,16 @@ export function cacheDeleteRequest(id, url) {
  */
 export function completeRequest(id, code, line, settings) {
   return { kind: REQ.COMPLETE, id, code: String(code), line: Number(line), settings: normalizeSettings(settings) };
+}
+
+/**
+ * @param {number} id
+ * @param {string} code
+ * @param {Partial<Settings>} settings  those the next `complete` will use
+ * @returns {ReadAheadRequest}
+ */
+export function readAheadRequest(id, code, settings) {
+  return { kind: REQ.READ_AHEAD, id, code: String(code), settings: normalizeSettings(settings) };
 }
 
 /** @returns {CancelRequest} */

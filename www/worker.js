@@ -491,6 +491,32 @@ async function complete(request) {
   }
 }
 
+// Reads the code while the person chooses a line (src/protocol.rs Request::ReadAhead): a piece per step, as a
+// long prompt is read, until only its last piece is left, or until anything else is asked of the engine.
+// Ending it keeps what it read (src/engine.rs Engine::stop), so the `complete` that follows continues from there.
+async function readAhead(request) {
+  try {
+    if (!engine) { post({ kind: 'read_ahead', id: request.id, read: 0, total: 0, done: true }); return; }
+    let event = engine.readAhead(request);
+    post(event);
+    while (event.kind === 'read_ahead' && !event.done) {
+      await yieldToEvents();
+      if (queued > 0 || cancelled.delete(request.id)) {
+        engine.cancel(request.id);
+        post({ kind: 'read_ahead', id: request.id, read: event.read, total: event.total, done: true });
+        return;
+      }
+      event = engine.readAheadStep();
+      post(event);
+    }
+  } catch (e) {
+    post(crashEvent(request.id, e));
+  }
+}
+
+// Requests waiting in `chain` behind the one running: a read-ahead gives way to them.
+let queued = 0;
+
 // Requests are handled one at a time, in order; `cancel` jumps the queue, and a `load` stops a download
 // still in progress. Cache requests and scores are answered at once.
 let chain = Promise.resolve();
@@ -543,7 +569,13 @@ self.onmessage = (e) => {
     latestLoad = request.id;
     if (loading) loading.controller.abort();
   }
-  chain = chain.then(() => (request.kind === 'load' ? load(request) : request.kind === 'complete' ? complete(request) : post({ kind: 'error', id: request.id ?? null, message: `unknown request kind ${request.kind}` })));
+  const handlers = { load, complete, read_ahead: readAhead };
+  const run = Object.hasOwn(handlers, request.kind) ? handlers[request.kind] : null;
+  queued += 1;
+  chain = chain.then(() => {
+    queued -= 1;
+    return run ? run(request) : post({ kind: 'error', id: request.id ?? null, message: `unknown request kind ${request.kind}` });
+  });
 };
 
 wasm_bindgen('./infill_bg.wasm')

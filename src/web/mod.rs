@@ -256,6 +256,70 @@ impl WorkerEngine {
         }
     }
 
+    /// Starts a `read_ahead` request: the code's reading begins, as the running run (replacing any).
+    /// Returns a `read_ahead` event; `done` when there is nothing (more) to read ahead.
+    #[wasm_bindgen(js_name = readAhead)]
+    pub fn read_ahead(&mut self, request: JsValue) -> JsValue {
+        self.stop_run();
+        let Ok(Request::ReadAhead { id, code, settings }) = serde_wasm_bindgen::from_value(request)
+        else {
+            return error(None, "readAhead expects a `read_ahead` request");
+        };
+        let nothing = to_js(&Event::ReadAhead {
+            id,
+            read: 0,
+            total: 0,
+            done: true,
+        });
+        let Some(engine) = &self.engine else {
+            return nothing;
+        };
+        // Bad settings or code with nothing to read: the `complete` that follows says why.
+        let Ok(config) = GenerationConfig::from_settings(&settings) else {
+            return nothing;
+        };
+        match engine.read_ahead(&code, config, now_ms()) {
+            Ok(run) => {
+                self.run = Some((id, run));
+                self.read_ahead_event(false)
+            }
+            Err(_) => nothing,
+        }
+    }
+
+    /// Reads the next piece of the running `read_ahead`. Returns a `read_ahead` event, `done` (and the
+    /// run ended, its reading kept) when only the prompt's last piece is left.
+    #[wasm_bindgen(js_name = readAheadStep)]
+    pub fn read_ahead_step(&mut self) -> JsValue {
+        let (Some(engine), Some((_, run))) = (&self.engine, &mut self.run) else {
+            return error(None, "nothing is being read ahead");
+        };
+        match engine.read_ahead_step(run) {
+            Ok(more) => self.read_ahead_event(!more),
+            Err(e) => {
+                let id = self.run.take().map(|(id, _)| id);
+                error(id, e)
+            }
+        }
+    }
+
+    /// The running read-ahead's progress; when `done`, the run is ended first (its reading kept).
+    fn read_ahead_event(&mut self, done: bool) -> JsValue {
+        let Some((id, run)) = &self.run else {
+            return error(None, "nothing is being read ahead");
+        };
+        let event = Event::ReadAhead {
+            id: *id,
+            read: run.prompt_tokens_read(),
+            total: run.prompt_tokens,
+            done,
+        };
+        if done {
+            self.stop_run();
+        }
+        to_js(&event)
+    }
+
     /// Takes one decoding step of the running completion. Returns `beams`, `done` or `error`.
     pub fn step(&mut self) -> JsValue {
         let (Some(engine), Some((id, run))) = (&self.engine, &mut self.run) else {

@@ -117,6 +117,63 @@ await test('cancel stops a long multi-line run within one step and the page stay
   assert.equal(await waitStatus(page, ['done', 'error'], 180_000), 'done');
 });
 
+// A file of a size people paste: about 1,100 tokens, several seconds of reading in the page.
+const MEDIUM = ['import math', '', '', 'def summarize(rows, weights=None):', '    """Weighted statistics of a table of numbers."""',
+  ...Array.from({ length: 50 }, (_, i) => `    column_${i} = [row[${i % 7}] * ${i + 1} for row in rows]`),
+  '    total = sum(sum(c) for c in (column_0, column_1, column_2))', '    return math.sqrt(total)', ''].join('\n');
+
+/** The read-ahead note's figures, once it says it is done: [read, total]. */
+async function readAheadDone(page) {
+  await page.waitForFunction(() => document.querySelector('[data-testid=read-ahead]')?.dataset.done === 'true', null, { timeout: 120_000 });
+  const note = await page.getByTestId('read-ahead').textContent();
+  const m = note.match(/^The model has read ([\d,]+) of this code's ([\d,]+) tokens already, so its guesses will start sooner\.$/);
+  assert.ok(m, note);
+  return m.slice(1).map((x) => Number(x.replaceAll(',', '')));
+}
+
+await test('the page reads pasted code while a line is chosen; the line picked continues from it, and equals the CLI', async (page) => {
+  await openWithCode(page, MEDIUM);
+  await page.locator('#set-beams').fill('2');
+  await page.locator('#set-max').fill('16');
+  // Reading as soon as the code is in: the note says how far it got, then that it is done: all of the last
+  // line's prompt but its last piece (src/engine.rs PROMPT_CHUNK), which would start a search.
+  await page.waitForFunction(() => /^Reading your code while you choose a line: [\d,]+ of [\d,]+ tokens\.$/.test(document.querySelector('[data-testid=read-ahead]')?.textContent ?? ''), null, { timeout: 30_000 });
+  const [read, total] = await readAheadDone(page);
+  assert.ok(total > 900 && total - read <= 128 && read > 0, `read ${read} of ${total}`);
+  assert.equal(await waitStatus(page, ['ready'], 1_000), 'ready', 'reading ahead changed the page\'s status');
+
+  // A line near the end: its whole prompt but the last token was read ahead.
+  const line = 50;
+  await page.getByTestId(`line-${line}`).click();
+  await page.getByTestId('complete').click();
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done');
+  const help = await page.getByTestId('stat-prompt_tokens').locator('xpath=following-sibling::p').textContent();
+  const prompt = Number((await page.getByTestId('stat-prompt_tokens').textContent()).match(/^([\d,]+) tokens$/)[1].replaceAll(',', ''));
+  assert.ok(help.endsWith(`The first ${(prompt - 1).toLocaleString('en-US')} had been read already, for an earlier run on this code, so 1 was new.`), help);
+  const first = await page.getByTestId('stat-first_token_ms').textContent();
+  console.log(`  read ahead ${read} of ${total} tokens; line ${line} (${prompt} tokens): first token after ${first}`);
+  const completion = await page.getByTestId('completion').textContent();
+  const file = join(OUT, 'medium.py');
+  writeFileSync(file, MEDIUM);
+  const cli = JSON.parse(native(['complete', '--model', MODEL, '--file', file, '--line', String(line), '--beams', '2', '--max-new-tokens', '16', '--json']));
+  assert.equal(completion, cli.result.completion, 'after reading ahead, the page and the CLI disagree');
+
+  // An edit at the top starts the reading again from there; Complete while it reads is not held up by it (the
+  // read-ahead gives way) and gives the CLI's answer.
+  const edited = `# edited\n${MEDIUM}`;
+  await page.getByTestId('code').fill(edited);
+  await page.waitForFunction(() => document.querySelector('[data-testid=read-ahead]')?.dataset.done === 'false', null, { timeout: 30_000 });
+  await page.getByTestId('line-21').click();
+  await page.getByTestId('complete').click();
+  assert.equal(await waitStatus(page, ['done', 'error'], 120_000), 'done');
+  writeFileSync(file, edited);
+  const cli21 = JSON.parse(native(['complete', '--model', MODEL, '--file', file, '--line', '21', '--beams', '2', '--max-new-tokens', '16', '--json']));
+  assert.equal(await page.getByTestId('completion').textContent(), cli21.result.completion);
+  // After the run the reading goes on to the end of the code again.
+  const [again, total2] = await readAheadDone(page);
+  assert.ok(total2 > total && total2 - again <= 128, `read ${again} of ${total2}`);
+});
+
 await test('Random masks a non-blank line other than the def line', async (page) => {
   await openWithCode(page, SAMPLE);
   for (let i = 0; i < 10; i++) {
