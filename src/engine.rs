@@ -23,6 +23,14 @@ use crate::prompt::{
 use crate::protocol::{BeamView, CompletionReport, ModelInfo, RunStats};
 use crate::tokenizer::TextTokenizer;
 
+/// Whether a prompt may be cut to fit the model's context (lines far from the hole left out).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Whole {
+    Cut,
+    /// Refuse the prompt instead.
+    Required,
+}
+
 /// A model ready to complete code.
 pub struct Engine {
     model: Model,
@@ -304,6 +312,17 @@ impl Engine {
         config: GenerationConfig,
         now_ms: f64,
     ) -> Result<Completion> {
+        self.start_with(code, line, config, now_ms, Whole::Cut)
+    }
+
+    fn start_with(
+        &self,
+        code: &str,
+        line: usize,
+        config: GenerationConfig,
+        now_ms: f64,
+        whole: Whole,
+    ) -> Result<Completion> {
         let masked = mask_line(code, line)?;
         if masked.middle.trim().is_empty() {
             return Err(InfillError::Input(format!(
@@ -347,7 +366,7 @@ impl Engine {
             }
             None => masked,
         };
-        let mut run = self.start_masked(masked, config, now_ms)?;
+        let mut run = self.start_masked_with(masked, config, now_ms, whole)?;
         run.code_note = code_note;
         Ok(run)
     }
@@ -356,8 +375,18 @@ impl Engine {
     pub fn start_masked(
         &self,
         masked: MaskedLine,
+        config: GenerationConfig,
+        now_ms: f64,
+    ) -> Result<Completion> {
+        self.start_masked_with(masked, config, now_ms, Whole::Cut)
+    }
+
+    fn start_masked_with(
+        &self,
+        masked: MaskedLine,
         mut config: GenerationConfig,
         now_ms: f64,
+        whole: Whole,
     ) -> Result<Completion> {
         if masked.middle.trim().is_empty() {
             return Err(InfillError::Input(
@@ -384,6 +413,13 @@ impl Engine {
             .saturating_sub(config.max_new_tokens + 1);
         let prompt =
             build_prompt_within(&self.tokenizer, layout, order, &masked, config.heal, budget)?;
+        if whole == Whole::Required && prompt.trimmed_lines > 0 {
+            // Refused before the engine's cached prompt is taken (`reusable_cache`): it stays for the next.
+            return Err(InfillError::Input(
+                "the code is longer than the model's context: each line's prompt begins elsewhere"
+                    .into(),
+            ));
+        }
         if prompt.ids.is_empty() {
             return Err(InfillError::Input(
                 "there is no code before the hidden line, and this model only reads the code above it"
@@ -496,15 +532,9 @@ impl Engine {
             .last()
             .map(|(i, _)| i + 1)
             .ok_or_else(|| InfillError::Input("there is no code to read".into()))?;
-        let run = self.start(code, last, config, now_ms)?;
-        if run.trimmed_lines > 0 {
-            // Each line's prompt would then begin at another line: none would continue this one.
-            return Err(InfillError::Input(
-                "the code is longer than the model's context: there is nothing to read ahead"
-                    .into(),
-            ));
-        }
-        Ok(run)
+        // Code longer than the context is refused: each line's prompt would begin at another line, and
+        // none would continue this one.
+        self.start_with(code, last, config, now_ms, Whole::Required)
     }
 
     /// Reads the next piece of a prompt started with [`Engine::read_ahead`]; false (and nothing read) once

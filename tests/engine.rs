@@ -354,6 +354,16 @@ fn code_read_ahead_serves_the_line_picked_next_with_the_same_completion() {
     // Nor has code longer than the context (each line's prompt would begin elsewhere).
     let huge = "x = 1\n".repeat(3 * engine.model().context_length());
     assert!(engine.read_ahead(&huge, config(1, "single"), 0.0).is_err());
+    // None of these refusals cost the engine its cached prompt: the next line continues from line 60's.
+    let (_, next) = engine
+        .complete(&code, line + 1, config(2, "single"), &common::clock())
+        .expect("completes");
+    assert!(
+        next.stats.cached_tokens > picked.stats.prompt_tokens / 2,
+        "{} of {} reused",
+        next.stats.cached_tokens,
+        next.stats.prompt_tokens
+    );
 }
 
 #[test]
