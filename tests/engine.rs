@@ -168,6 +168,15 @@ fn q8_re_encoding_keeps_the_completions_of_the_stored_weights() {
 }
 
 /// 101 lines of code, about 1,800 tokens before the last line.
+/// Each beam's text and the exact bits of its score.
+fn beam_bits(report: &infill::protocol::CompletionReport) -> Vec<(String, u64)> {
+    report
+        .beams
+        .iter()
+        .map(|b| (b.text.clone(), b.score.to_bits()))
+        .collect()
+}
+
 fn long_function() -> String {
     let mut code = String::from("def long_function(data):\n");
     for i in 0..100 {
@@ -294,13 +303,7 @@ fn a_prompt_stopped_while_it_is_read_is_continued_by_the_next_and_completes_the_
         .expect("completes");
     assert_eq!(scratch.stats.cached_tokens, 0);
     assert_eq!(continued.completion, scratch.completion);
-    let beams = |r: &infill::protocol::CompletionReport| -> Vec<(String, u64)> {
-        r.beams
-            .iter()
-            .map(|b| (b.text.clone(), b.score.to_bits()))
-            .collect()
-    };
-    assert_eq!(beams(&continued), beams(&scratch));
+    assert_eq!(beam_bits(&continued), beam_bits(&scratch));
 }
 
 #[test]
@@ -335,13 +338,7 @@ fn code_read_ahead_serves_the_line_picked_next_with_the_same_completion() {
     let (_, scratch) = common::own_engine()
         .complete(&code, line, config(2, "single"), &common::clock())
         .expect("completes");
-    let beams = |r: &infill::protocol::CompletionReport| -> Vec<(String, u64)> {
-        r.beams
-            .iter()
-            .map(|b| (b.text.clone(), b.score.to_bits()))
-            .collect()
-    };
-    assert_eq!(beams(&picked), beams(&scratch));
+    assert_eq!(beam_bits(&picked), beam_bits(&scratch));
     assert_eq!(picked.completion, scratch.completion);
 
     // Code with nothing above its only line has nothing to read ahead: a clear error, no panic.
