@@ -7,11 +7,12 @@
 //! models compute in floating point now goes through this module (or through candle operations that are
 //! plain element-wise loops), so the page and `infill` return identical logits, beams and scores.
 //!
-//! * [`Q8Matrix`]: a Q8_0 weight matrix and its product with activations quantized to Q8_0, in the exact
-//!   order candle's wasm kernel uses (four lanes per block of 32, lanes summed at the end). The integer
-//!   part of each block is exact whatever the instructions; the floating-point part is the same sequence
-//!   of IEEE operations on every target. SIMD for wasm32 (simd128) and x86_64 (SSE2), a scalar path
-//!   elsewhere, all three bit-identical (tested).
+//! * [`Q8Matrix`]: a Q8_0 weight matrix and its product with activations quantized to Q8_0, with the bits
+//!   of candle's generic kernel (`vec_dot_unopt`: each block's exact integer sum, times the two scales,
+//!   added to one sum block after block). The integer part is exact whatever the instructions; the
+//!   floating-point part is the same sequence of IEEE operations on every target. SIMD for wasm32
+//!   (simd128) and x86_64 (SSE2), which put four sums side by side in the lanes (four activation rows,
+//!   or a pair of weight rows), and a scalar path elsewhere: all bit-identical to candle's (tested).
 //! * [`exp`], [`ln`] and [`expf`]: polynomial versions that use only `+`, `−`, `×`, `÷` and bit
 //!   operations, so they cannot depend on the platform's libm. [`expf4`] and [`exp2`] run the same
 //!   operations on SIMD lanes (the softmax, SiLU and log-softmax use them), with the same bits.
@@ -951,8 +952,13 @@ mod lanes {
 pub struct Q8Matrix {
     rows: usize,
     cols: usize,
-    /// rows × blocks scales, as the file stores them (f16 bits), converted to f32 where they are used: half the memory of f32 scales (8 MB less for SmolLM2).
+    /// The blocks' scales as the file stores them (f16 bits), converted to f32 where they are used: half
+    /// the memory of f32 scales (8 MB less for SmolLM2). In pairs of rows like the bytes: row 2p's first
+    /// block, row 2p + 1's first block, row 2p's second, …, so that the two scales a pair uses at a block
+    /// are one load.
     scales: Vec<u16>,
+    /// Blocks taken so far (`rows × cols / 32` once complete).
+    pushed: usize,
     /// rows × cols quantized weights, two rows at a time block by block (row 2p's first block, row
     /// 2p + 1's first block, row 2p's second, …; an odd last row with a row of zeros): a pair of rows,
     /// which the one-row product takes together, is then one forward stream through memory (read two
@@ -967,6 +973,16 @@ pub struct Q8Matrix {
 pub struct Q8Acts {
     cols: usize,
     scales: Vec<f32>,
+    /// The scales again, block by block (block k's of every row, then three zeros): the kernels that
+    /// take four activation rows as the four lanes load a block's four scales at once.
+    #[cfg_attr(
+        not(any(
+            all(target_arch = "wasm32", target_feature = "simd128"),
+            target_arch = "x86_64"
+        )),
+        allow(dead_code)
+    )]
+    by_block: Vec<f32>,
     qs: Vec<i16>,
 }
 
@@ -984,7 +1000,19 @@ impl Q8Acts {
             let done = lanes_or!(lanes::scaled_round::<lanes::Native>(block, id, &mut qs), 0);
             qs.extend(block[done..].iter().map(|&x| (x * id).round() as i8 as i16));
         }
-        Self { cols, scales, qs }
+        let (m, b) = (xs.len() / cols.max(1), cols / QK);
+        let mut by_block = vec![0f32; b * (m + 3)];
+        for (r, row) in scales.chunks_exact(b.max(1)).enumerate() {
+            for (k, &d) in row.iter().enumerate() {
+                by_block[k * (m + 3) + r] = d;
+            }
+        }
+        Self {
+            cols,
+            scales,
+            by_block,
+            qs,
+        }
     }
 
     /// Values per row.
@@ -1057,12 +1085,10 @@ impl Q8Matrix {
     /// The matrix, once every block is in.
     fn complete(self) -> Result<Option<Self>> {
         let blocks = self.rows * self.cols / QK;
-        if self.scales.len() != blocks {
+        if self.pushed != blocks {
             return Err(InfillError::Model(format!(
                 "a Q8_0 matrix of {}×{} has {} blocks, not {blocks}",
-                self.rows,
-                self.cols,
-                self.scales.len()
+                self.rows, self.cols, self.pushed
             )));
         }
         Ok(Some(self))
@@ -1072,8 +1098,9 @@ impl Q8Matrix {
         Self {
             rows,
             cols,
-            scales: Vec::with_capacity(rows * cols / QK),
-            // Filled in place by `push_blocks`; an odd last row's partner stays zeros.
+            // Both filled in place by `push_blocks`; an odd last row's partner stays zeros.
+            scales: vec![0; rows.next_multiple_of(2) * cols / QK],
+            pushed: 0,
             qs: vec![0; rows.next_multiple_of(2) * cols],
         }
     }
@@ -1082,7 +1109,7 @@ impl Q8Matrix {
     /// going to their place in its pair; the matrix must end up with exactly `rows × cols / 32` of them.
     fn push_blocks(&mut self, data: &[u8]) -> Result<()> {
         let total = self.rows * self.cols / QK;
-        if !data.len().is_multiple_of(2 + QK) || self.scales.len() + data.len() / (2 + QK) > total {
+        if !data.len().is_multiple_of(2 + QK) || self.pushed + data.len() / (2 + QK) > total {
             return Err(InfillError::Model(format!(
                 "a Q8_0 matrix of {}×{} cannot take {} more bytes",
                 self.rows,
@@ -1093,12 +1120,13 @@ impl Q8Matrix {
         let b = self.cols / QK;
         for block in data.chunks_exact(2 + QK) {
             // Block k of row r, in its pair's place.
-            let (r, k) = (self.scales.len() / b, self.scales.len() % b);
+            let (r, k) = (self.pushed / b, self.pushed % b);
             let at = r / 2 * 2 * self.cols + (2 * k + r % 2) * QK;
             for (q, &x) in self.qs[at..at + QK].iter_mut().zip(&block[2..]) {
                 *q = x as i8;
             }
-            self.scales.push(u16::from_le_bytes([block[0], block[1]]));
+            self.scales[r / 2 * 2 * b + 2 * k + r % 2] = u16::from_le_bytes([block[0], block[1]]);
+            self.pushed += 1;
         }
         Ok(())
     }
@@ -1112,7 +1140,7 @@ impl Q8Matrix {
     /// dequantization gives (so an embedding looked up here equals one from the dequantized table).
     pub fn dequantize_row(&self, r: usize, out: &mut Vec<f32>) {
         let (qs, scales) = self.row(r);
-        for (k, &d) in scales.iter().enumerate() {
+        for (k, d) in scales.enumerate() {
             let d = f16::from_bits(d).to_f32();
             out.extend(qs[k * W_STRIDE..][..QK].iter().map(|&q| q as f32 * d));
         }
@@ -1200,22 +1228,30 @@ impl Q8Matrix {
 
     /// Row `n`: its bytes from its first block to the end of its last (the other row of its pair
     /// between its blocks, [`W_STRIDE`] apart), and its block scales.
-    fn row(&self, n: usize) -> (&[i8], &[u16]) {
+    fn row(&self, n: usize) -> (&[i8], impl Iterator<Item = u16> + '_) {
         let b = self.cols / QK;
         let start = n / 2 * 2 * self.cols + n % 2 * QK;
         (
             &self.qs[start..start + (b - 1) * W_STRIDE + QK],
-            &self.scales[n * b..(n + 1) * b],
+            self.scales[n / 2 * 2 * b + n % 2..][..2 * b - 1]
+                .iter()
+                .step_by(2)
+                .copied(),
         )
     }
 
-    /// Weight rows `first..` (as many as `out` holds, `m` values each) against every activation row.
-    /// Each weight row is read from memory once: it goes against the activation rows four at a time, and
-    /// against the one to three left over (five, when four would leave one) while it is still in the
-    /// cache. Either way the arithmetic of each (weight row, activation row) pair is the one
-    /// [`dot_scalar`] spells out. The block scales of a strip of weight rows are converted to f32 in one
-    /// pass (a row of SmolLM2 has only 18 blocks, too few to convert on their own without waste).
+    /// Weight rows `first..` (as many as `out` holds, `m` values each; `first` even) against every
+    /// activation row, each pair computed as [`dot_scalar_f32`] does. The weight rows go a pair at a time
+    /// (one forward stream through memory, [`Q8Matrix::qs`]), each block of a pair's bytes widened once
+    /// for all the activation rows, which go four at a time as the four lanes of the sums (five, when
+    /// four would leave one; one alone takes the pair's two rows as lanes instead). The block scales of
+    /// a strip of weight rows are converted to f32 in one pass (a row of SmolLM2 has only 18 blocks, too
+    /// few to convert on their own without waste).
     fn fill(&self, first: usize, acts: &Q8Acts, m: usize, out: &mut [f32]) {
+        debug_assert!(
+            first.is_multiple_of(2),
+            "a piece of the rows starts inside a pair"
+        );
         let count = out.len() / m;
         let b = self.cols / QK;
         // Activation row groups: fours, then the rest (a last four and a one become one five, so five
@@ -1231,71 +1267,154 @@ impl Q8Matrix {
             r += n;
         }
         const STRIP: usize = 32;
-        let mut dws = vec![0f32; STRIP.min(count) * b];
+        let mut dws = vec![0f32; STRIP.min(count.next_multiple_of(2)) * b];
         for s0 in (0..count).step_by(STRIP) {
             let n = STRIP.min(count - s0);
-            let rows = first + s0..first + s0 + n;
+            let pairs = n.div_ceil(2);
+            let at = (first + s0) * b;
             scales_to_f32(
-                &self.scales[rows.start * b..rows.end * b],
-                &mut dws[..n * b],
+                &self.scales[at..at + 2 * pairs * b],
+                &mut dws[..2 * pairs * b],
             );
-            let w = |i: usize| (self.row(first + i).0, &dws[(i - s0) * b..][..b]);
-            let mut i = s0;
-            // One activation row: two weight rows (a pair) at a time, sharing its loads.
-            if m == 1 {
-                let pairs = if (first + i).is_multiple_of(2) {
-                    n / 2
-                } else {
-                    0
-                };
-                pair_rows(
-                    &self.qs,
-                    (first + s0) * self.cols,
-                    &dws[..n * b],
-                    pairs,
-                    acts.row(0),
-                    &mut out[s0..s0 + 2 * pairs],
+            let qs = &self.qs[(first + s0) * self.cols..][..2 * pairs * self.cols];
+            let out = &mut out[s0 * m..(s0 + n) * m];
+            let w = Pairs {
+                qs,
+                dws: &dws[..2 * pairs * b],
+                b,
+                rows: n,
+            };
+            for &(r, k) in &groups {
+                let a = Acts { acts, first: r, m };
+                lanes_or!(
+                    match k {
+                        5 => pairs_x5(w, a, out),
+                        4 => pairs_x::<4>(w, a, out),
+                        3 => pairs_x::<3>(w, a, out),
+                        2 => pairs_x::<2>(w, a, out),
+                        _ => pairs_x1(w, a, out),
+                    },
+                    pairs_scalar(w, a, k, out)
                 );
-                i += 2 * pairs;
-            }
-            for i in i..s0 + n {
-                let w = [w(i)];
-                let out = &mut out[i * m..(i + 1) * m];
-                for &(r, n) in &groups {
-                    let a = |k: usize| acts.row(r + k);
-                    let out = &mut out[r..r + n];
-                    match n {
-                        5 => {
-                            out.copy_from_slice(&tile::<1, 5>(w, [a(0), a(1), a(2), a(3), a(4)])[0])
-                        }
-                        4 => out.copy_from_slice(&tile::<1, 4>(w, [a(0), a(1), a(2), a(3)])[0]),
-                        3 => out.copy_from_slice(&tile::<1, 3>(w, [a(0), a(1), a(2)])[0]),
-                        2 => out.copy_from_slice(&tile::<1, 2>(w, [a(0), a(1)])[0]),
-                        _ => out.copy_from_slice(&tile::<1, 1>(w, [a(0)])[0]),
-                    }
-                }
             }
         }
     }
 }
 
-/// `pairs` pairs of weight rows, the first pair's bytes from `qs[start..]` and the scales from `dws`, against
-/// one activation row, into `out`: each row computed as [`dot_scalar`] does. Not inlined, so that V8
-/// allocates registers for this loop on its own. It finds the rows itself (the layout of
-/// [`Q8Matrix::row`]) rather than through `row`: written as a method taking each row from `row`, the
-/// one-row products of a step took 14.6 ms in Chromium instead of 13.4.
+/// What the SIMD paths compute for activation rows `a.first..a.first + k`, one sum at a time: the
+/// product on targets without them (and the tests' check of that path).
+#[cfg_attr(
+    any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ),
+    allow(dead_code)
+)]
+fn pairs_scalar(w: Pairs, a: Acts, k: usize, out: &mut [f32]) {
+    let (b, cols) = (w.b, w.b * QK);
+    for i in 0..w.rows {
+        let wd: Vec<f32> = w.dws[i / 2 * 2 * b + i % 2..]
+            .iter()
+            .step_by(2)
+            .take(b)
+            .copied()
+            .collect();
+        let row = &w.qs[i / 2 * 2 * cols + i % 2 * QK..];
+        for j in a.first..a.first + k {
+            out[i * a.m + j] = dot_scalar_f32((row, &wd), a.acts.row(j));
+        }
+    }
+}
+
+/// A strip of weight rows in pairs: their bytes ([`Q8Matrix::qs`]'s layout, from the first pair's
+/// first block), their scales in f32 (the same pair layout), blocks per row, and how many of the rows
+/// are wanted (an odd number leaves the last pair's second row, zeros or the next piece's, unwritten).
+#[derive(Clone, Copy)]
+struct Pairs<'a> {
+    qs: &'a [i8],
+    dws: &'a [f32],
+    b: usize,
+    rows: usize,
+}
+
+/// Activation rows `first..` of `acts`, which has `m` rows.
+#[derive(Clone, Copy)]
+struct Acts<'a> {
+    acts: &'a Q8Acts,
+    first: usize,
+    m: usize,
+}
+
+/// Every pair of `w` against activation rows `a.first..a.first + R` (R ≤ 4, the lanes of the sums),
+/// into `out` (rows × `a.m`). Not inlined, so that V8 allocates registers for this loop on its own.
+#[cfg(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    target_arch = "x86_64"
+))]
 #[inline(never)]
-fn pair_rows(qs: &[i8], start: usize, dws: &[f32], pairs: usize, a: ARow, out: &mut [f32]) {
-    let cols = a.0.len();
-    let b = cols / QK;
-    for p in 0..pairs {
-        let at = start + 2 * p * cols;
-        let span = (b - 1) * W_STRIDE + QK;
-        let w0 = (&qs[at..at + span], &dws[2 * p * b..][..b]);
-        let w1 = (&qs[at + QK..at + QK + span], &dws[(2 * p + 1) * b..][..b]);
-        let t = tile::<2, 1>([w0, w1], [a]);
-        out[2 * p] = t[0][0];
-        out[2 * p + 1] = t[1][0];
+fn pairs_x<const R: usize>(w: Pairs, a: Acts, out: &mut [f32]) {
+    let (cols, b) = (w.b * QK, w.b);
+    let rows: [&[i16]; R] = std::array::from_fn(|j| a.acts.row(a.first + j).0);
+    let stride = a.m + 3;
+    let by_block = &a.acts.by_block[a.first..];
+    assert!(by_block.len() >= (b - 1) * stride + 4 && w.dws.len() >= 2 * b * w.rows.div_ceil(2));
+    for p in 0..w.rows.div_ceil(2) {
+        let qs = &w.qs[2 * p * cols..][..2 * cols];
+        let dws = &w.dws[2 * p * b..][..2 * b];
+        // SAFETY: `qs` holds the pair's b blocks of 2 × 32 bytes, `dws` its 2b scales, every `rows[j]`
+        // b blocks of 32, and `by_block` four scales at every multiple of `stride` below b (asserted).
+        let t = unsafe { simd::pair_x::<simd::V, R>(qs, dws, rows, by_block, stride) };
+        for (i, t) in t.iter().enumerate().take(w.rows - 2 * p) {
+            out[(2 * p + i) * a.m + a.first..][..R].copy_from_slice(&t[..R]);
+        }
+    }
+}
+
+/// As [`pairs_x`] for five activation rows: four as lanes, the fifth against the pair's two rows.
+#[cfg(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    target_arch = "x86_64"
+))]
+#[inline(never)]
+fn pairs_x5(w: Pairs, a: Acts, out: &mut [f32]) {
+    let (cols, b) = (w.b * QK, w.b);
+    let rows: [&[i16]; 5] = std::array::from_fn(|j| a.acts.row(a.first + j).0);
+    let stride = a.m + 3;
+    let by_block = &a.acts.by_block[a.first..];
+    assert!(by_block.len() >= (b - 1) * stride + 5 && w.dws.len() >= 2 * b * w.rows.div_ceil(2));
+    for p in 0..w.rows.div_ceil(2) {
+        let qs = &w.qs[2 * p * cols..][..2 * cols];
+        let dws = &w.dws[2 * p * b..][..2 * b];
+        // SAFETY: as in `pairs_x`, with a fifth scale at every multiple of `stride` below b.
+        let (t, fifth) = unsafe { simd::pair_x5::<simd::V>(qs, dws, rows, by_block, stride) };
+        for (i, t) in t.iter().enumerate().take(w.rows - 2 * p) {
+            let o = &mut out[(2 * p + i) * a.m + a.first..][..5];
+            o[..4].copy_from_slice(t);
+            o[4] = fifth[i];
+        }
+    }
+}
+
+/// Every pair of `w` against the one activation row `a.first`, the pair's two rows as lanes: the
+/// one-token product of greedy decoding.
+#[cfg(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    target_arch = "x86_64"
+))]
+#[inline(never)]
+fn pairs_x1(w: Pairs, a: Acts, out: &mut [f32]) {
+    let (cols, b) = (w.b * QK, w.b);
+    let (row, ad) = a.acts.row(a.first);
+    assert!(ad.len() == b && w.dws.len() >= 2 * b * w.rows.div_ceil(2));
+    for p in 0..w.rows.div_ceil(2) {
+        let qs = &w.qs[2 * p * cols..][..2 * cols];
+        let dws = &w.dws[2 * p * b..][..2 * b];
+        // SAFETY: `qs` holds the pair's b blocks of 2 × 32 bytes, `dws` its 2b scales, `row` b blocks
+        // of 32 and `ad` b scales.
+        let t = unsafe { simd::pair_x1::<simd::V>(qs, dws, row, ad) };
+        for (i, &t) in t.iter().enumerate().take(w.rows - 2 * p) {
+            out[(2 * p + i) * a.m + a.first] = t;
+        }
     }
 }
 
@@ -1315,57 +1434,32 @@ fn scales_to_f32(src: &[u16], out: &mut [f32]) {
     }
 }
 
-/// A weight row (its bytes and block scales as stored), the same with its scales in f32, or an
-/// activation row (widened bytes and scales).
-/// A weight row's bytes start at its first block; its blocks are [`W_STRIDE`] bytes apart.
-#[cfg(test)]
-type WRow<'a> = (&'a [i8], &'a [u16]);
+/// A weight row's bytes (from its first block; its blocks are [`W_STRIDE`] bytes apart) and its block
+/// scales in f32, or an activation row (widened bytes and scales).
+#[cfg_attr(
+    any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ),
+    allow(dead_code)
+)]
 type WRowF<'a> = (&'a [i8], &'a [f32]);
 
 /// From one block of a weight row to the next, in bytes: rows are stored in pairs ([`Q8Matrix`]).
 const W_STRIDE: usize = 2 * QK;
-type ARow<'a> = (&'a [i16], &'a [f32]);
-
-/// `W` weight rows against `R` activation rows, every pair computed as [`dot_scalar`] does.
-#[inline]
-fn tile<const W: usize, const R: usize>(w: [WRowF; W], a: [ARow; R]) -> [[f32; R]; W] {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        // SAFETY: every row holds the same whole number of blocks (one matrix, one quantization), its bytes
-        // spanning them `W_STRIDE` apart ([`Q8Matrix::row`]).
-        unsafe { simd::tile_wasm(w, a) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY: SSE2 is part of x86_64; rows as above.
-        unsafe { simd::tile_sse2(w, a) }
-    }
-    #[cfg(not(any(
+#[cfg_attr(
+    any(
         all(target_arch = "wasm32", target_feature = "simd128"),
         target_arch = "x86_64"
-    )))]
-    {
-        let mut out = [[0f32; R]; W];
-        for (o, w) in out.iter_mut().zip(w) {
-            for (o, a) in o.iter_mut().zip(a) {
-                *o = dot_scalar_f32(w, a);
-            }
-        }
-        out
-    }
-}
+    ),
+    allow(dead_code)
+)]
+type ARow<'a> = (&'a [i16], &'a [f32]);
 
-/// [`dot_scalar_f32`] with the weight scales as stored (f16 bits): what the tests hold the kernels to.
-#[cfg(test)]
-fn dot_scalar((w, wd): WRow, a: ARow) -> f32 {
-    let wd: Vec<f32> = wd.iter().map(|&h| f16::from_bits(h).to_f32()).collect();
-    dot_scalar_f32((w, &wd), a)
-}
-
-/// The reference arithmetic of one weight row against one activation row: four f32 lanes; for each block,
-/// lane j gets the exact integer Σ over the block's four groups of 8 of (w[2j]·a[2j] + w[2j+1]·a[2j+1]),
-/// converted to f32, times (weight scale × activation scale), added to the lane; the lanes are summed as
-/// ((l0 + l1) + l2) + l3. This is candle's simd128 kernel; the SIMD paths are tested against it bit for bit.
+/// The reference arithmetic of one weight row against one activation row, candle's own generic Q8_0
+/// kernel (`vec_dot_unopt`): for each block in order, the exact integer Σ w·a of its 32 pairs,
+/// converted to f32 (exact: |Σ| < 2^24), times the weight's scale, times the activation's scale, added
+/// to one f32 sum. The SIMD paths are tested against it bit for bit.
 #[cfg_attr(
     any(
         all(target_arch = "wasm32", target_feature = "simd128"),
@@ -1374,21 +1468,14 @@ fn dot_scalar((w, wd): WRow, a: ARow) -> f32 {
     allow(dead_code)
 )]
 fn dot_scalar_f32((w, wd): WRowF, (a, ad): ARow) -> f32 {
-    let mut acc = [0f32; 4];
+    let mut sum = 0f32;
     for (blk, (&dw, &da)) in wd.iter().zip(ad).enumerate() {
-        let mut lanes = [0i32; 4];
-        for g in 0..4 {
-            for (j, lane) in lanes.iter_mut().enumerate() {
-                let (i, k) = (blk * QK + 8 * g + 2 * j, blk * W_STRIDE + 8 * g + 2 * j);
-                *lane += w[k] as i32 * a[i] as i32 + w[k + 1] as i32 * a[i + 1] as i32;
-            }
-        }
-        let d = dw * da;
-        for (acc, &lane) in acc.iter_mut().zip(&lanes) {
-            *acc += lane as f32 * d;
-        }
+        let s: i32 = (0..QK)
+            .map(|i| w[blk * W_STRIDE + i] as i32 * a[blk * QK + i] as i32)
+            .sum();
+        sum += s as f32 * dw * da;
     }
-    acc[0] + acc[1] + acc[2] + acc[3]
+    sum
 }
 
 mod simd {
@@ -1402,7 +1489,7 @@ mod simd {
         all(target_arch = "wasm32", target_feature = "simd128"),
         target_arch = "x86_64"
     ))]
-    use super::{ARow, WRowF, QK, W_STRIDE};
+    use super::{QK, W_STRIDE};
     #[cfg(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
         target_arch = "x86_64"
@@ -1482,99 +1569,384 @@ mod simd {
         }
     }
 
+    /// What the Q8_0 products need of a 128-bit vector, integer or float lanes alike (wasm's `v128`, or
+    /// SSE2's `__m128i` cast to `__m128` for the float operations): [`pair_x`], [`pair_x5`] and
+    /// [`pair_x1`] are written once over it, so the native tests run the page's arithmetic.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    pub(super) trait Q8Ops: Copy {
+        /// The 32 signed bytes at `p` widened to four i16x8.
+        /// # Safety
+        /// `p` points to 32 readable bytes.
+        unsafe fn widen(p: *const i8) -> [Self; 4];
+        /// # Safety
+        /// `p` points to eight readable i16 (or four f32 for [`Self::load_f32`]).
+        unsafe fn load_i16(p: *const i16) -> Self;
+        unsafe fn load_f32(p: *const f32) -> Self;
+        /// Two f32 at `p` in lanes 0 and 1, zeros above.
+        /// # Safety
+        /// `p` points to two readable f32.
+        unsafe fn load_f32x2(p: *const f32) -> Self;
+        fn zero() -> Self;
+        /// i32 lanes: Σ of the products of adjacent i16 pairs (exact).
+        fn dot(self, o: Self) -> Self;
+        fn add_i32(self, o: Self) -> Self;
+        /// i32 lanes: `[Σa, Σb, Σc, Σd]`, each Σ over a vector's four lanes.
+        fn sums4(v: [Self; 4]) -> Self;
+        /// i32 lanes: `[Σa, Σb, …]` in lanes 0 and 1.
+        fn sums2(a: Self, b: Self) -> Self;
+        /// i32 lanes to f32 (exact below 2^24).
+        fn to_f32(self) -> Self;
+        fn splat_f32(x: f32) -> Self;
+        fn mul_f32(self, o: Self) -> Self;
+        fn add_f32(self, o: Self) -> Self;
+        fn lanes(self) -> [f32; 4];
+    }
+
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    #[inline(always)]
-    pub(super) unsafe fn tile_wasm<const W: usize, const R: usize>(
-        w: [WRowF; W],
-        a: [ARow; R],
-    ) -> [[f32; R]; W] {
-        use std::arch::wasm32::*;
-        let blocks = w[0].1.len();
-        let mut acc = [[f32x4_splat(0.0); R]; W];
-        for blk in 0..blocks {
-            for i in 0..W {
-                // SAFETY: blk < blocks, and every row's bytes hold `blocks` whole blocks `W_STRIDE` apart.
-                unsafe {
-                    let wp = w[i].0.as_ptr().add(blk * W_STRIDE);
-                    let lo = v128_load(wp as *const v128);
-                    let hi = v128_load(wp.add(16) as *const v128);
-                    let w0 = i16x8_extend_low_i8x16(lo);
-                    let w1 = i16x8_extend_high_i8x16(lo);
-                    let w2 = i16x8_extend_low_i8x16(hi);
-                    let w3 = i16x8_extend_high_i8x16(hi);
-                    let dw = *w[i].1.get_unchecked(blk);
-                    for j in 0..R {
-                        let ap = a[j].0.as_ptr().add(blk * QK);
-                        let s = i32x4_dot_i16x8(w0, v128_load(ap as *const v128));
-                        let s =
-                            i32x4_add(s, i32x4_dot_i16x8(w1, v128_load(ap.add(8) as *const v128)));
-                        let s =
-                            i32x4_add(s, i32x4_dot_i16x8(w2, v128_load(ap.add(16) as *const v128)));
-                        let s =
-                            i32x4_add(s, i32x4_dot_i16x8(w3, v128_load(ap.add(24) as *const v128)));
-                        let d = f32x4_splat(dw * *a[j].1.get_unchecked(blk));
-                        acc[i][j] = f32x4_add(acc[i][j], f32x4_mul(f32x4_convert_i32x4(s), d));
-                    }
-                }
-            }
+    pub(super) type V = std::arch::wasm32::v128;
+    #[cfg(target_arch = "x86_64")]
+    pub(super) type V = std::arch::x86_64::__m128i;
+
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    impl Q8Ops for std::arch::wasm32::v128 {
+        #[inline(always)]
+        unsafe fn widen(p: *const i8) -> [Self; 4] {
+            use std::arch::wasm32::*;
+            // SAFETY: the caller's 32 bytes.
+            let (lo, hi) = unsafe {
+                (
+                    v128_load(p as *const v128),
+                    v128_load(p.add(16) as *const v128),
+                )
+            };
+            [
+                i16x8_extend_low_i8x16(lo),
+                i16x8_extend_high_i8x16(lo),
+                i16x8_extend_low_i8x16(hi),
+                i16x8_extend_high_i8x16(hi),
+            ]
         }
-        let mut out = [[0f32; R]; W];
-        for i in 0..W {
-            for j in 0..R {
-                let v = acc[i][j];
-                out[i][j] = f32x4_extract_lane::<0>(v)
-                    + f32x4_extract_lane::<1>(v)
-                    + f32x4_extract_lane::<2>(v)
-                    + f32x4_extract_lane::<3>(v);
-            }
+        #[inline(always)]
+        unsafe fn load_i16(p: *const i16) -> Self {
+            // SAFETY: the caller's 16 bytes.
+            unsafe { std::arch::wasm32::v128_load(p as *const Self) }
         }
-        out
+        #[inline(always)]
+        unsafe fn load_f32(p: *const f32) -> Self {
+            // SAFETY: the caller's 16 bytes.
+            unsafe { std::arch::wasm32::v128_load(p as *const Self) }
+        }
+        #[inline(always)]
+        unsafe fn load_f32x2(p: *const f32) -> Self {
+            // SAFETY: the caller's 8 bytes.
+            unsafe { std::arch::wasm32::v128_load64_zero(p as *const u64) }
+        }
+        #[inline(always)]
+        fn zero() -> Self {
+            std::arch::wasm32::i32x4_splat(0)
+        }
+        #[inline(always)]
+        fn dot(self, o: Self) -> Self {
+            std::arch::wasm32::i32x4_dot_i16x8(self, o)
+        }
+        #[inline(always)]
+        fn add_i32(self, o: Self) -> Self {
+            std::arch::wasm32::i32x4_add(self, o)
+        }
+        #[inline(always)]
+        fn sums4([a, b, c, d]: [Self; 4]) -> Self {
+            use std::arch::wasm32::*;
+            let ab = i32x4_add(
+                i32x4_shuffle::<0, 4, 1, 5>(a, b),
+                i32x4_shuffle::<2, 6, 3, 7>(a, b),
+            );
+            let cd = i32x4_add(
+                i32x4_shuffle::<0, 4, 1, 5>(c, d),
+                i32x4_shuffle::<2, 6, 3, 7>(c, d),
+            );
+            i32x4_add(
+                i32x4_shuffle::<0, 1, 4, 5>(ab, cd),
+                i32x4_shuffle::<2, 3, 6, 7>(ab, cd),
+            )
+        }
+        #[inline(always)]
+        fn sums2(a: Self, b: Self) -> Self {
+            use std::arch::wasm32::*;
+            let ab = i32x4_add(
+                i32x4_shuffle::<0, 4, 1, 5>(a, b),
+                i32x4_shuffle::<2, 6, 3, 7>(a, b),
+            );
+            i32x4_add(ab, i32x4_shuffle::<2, 3, 6, 7>(ab, ab))
+        }
+        #[inline(always)]
+        fn to_f32(self) -> Self {
+            std::arch::wasm32::f32x4_convert_i32x4(self)
+        }
+        #[inline(always)]
+        fn splat_f32(x: f32) -> Self {
+            std::arch::wasm32::f32x4_splat(x)
+        }
+        #[inline(always)]
+        fn mul_f32(self, o: Self) -> Self {
+            std::arch::wasm32::f32x4_mul(self, o)
+        }
+        #[inline(always)]
+        fn add_f32(self, o: Self) -> Self {
+            std::arch::wasm32::f32x4_add(self, o)
+        }
+        #[inline(always)]
+        fn lanes(self) -> [f32; 4] {
+            use std::arch::wasm32::*;
+            [
+                f32x4_extract_lane::<0>(self),
+                f32x4_extract_lane::<1>(self),
+                f32x4_extract_lane::<2>(self),
+                f32x4_extract_lane::<3>(self),
+            ]
+        }
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    pub(super) unsafe fn tile_sse2<const W: usize, const R: usize>(
-        w: [WRowF; W],
-        a: [ARow; R],
-    ) -> [[f32; R]; W] {
-        use std::arch::x86_64::*;
-        let blocks = w[0].1.len();
-        // SAFETY: SSE2 is always present on x86_64; every pointer below stays inside its row.
-        unsafe {
-            let mut acc = [[_mm_setzero_ps(); R]; W];
-            for blk in 0..blocks {
-                for i in 0..W {
-                    let wp = w[i].0.as_ptr().add(blk * W_STRIDE);
-                    let lo = _mm_loadu_si128(wp as *const __m128i);
-                    let hi = _mm_loadu_si128(wp.add(16) as *const __m128i);
-                    // i8 → i16 sign extension in SSE2: each byte into both halves, shift right.
-                    let w0 = _mm_srai_epi16(_mm_unpacklo_epi8(lo, lo), 8);
-                    let w1 = _mm_srai_epi16(_mm_unpackhi_epi8(lo, lo), 8);
-                    let w2 = _mm_srai_epi16(_mm_unpacklo_epi8(hi, hi), 8);
-                    let w3 = _mm_srai_epi16(_mm_unpackhi_epi8(hi, hi), 8);
-                    let dw = *w[i].1.get_unchecked(blk);
-                    for j in 0..R {
-                        let ap = a[j].0.as_ptr().add(blk * QK);
-                        let load = |k: usize| _mm_loadu_si128(ap.add(k) as *const __m128i);
-                        let s = _mm_madd_epi16(w0, load(0));
-                        let s = _mm_add_epi32(s, _mm_madd_epi16(w1, load(8)));
-                        let s = _mm_add_epi32(s, _mm_madd_epi16(w2, load(16)));
-                        let s = _mm_add_epi32(s, _mm_madd_epi16(w3, load(24)));
-                        let d = _mm_set1_ps(dw * *a[j].1.get_unchecked(blk));
-                        acc[i][j] = _mm_add_ps(acc[i][j], _mm_mul_ps(_mm_cvtepi32_ps(s), d));
-                    }
-                }
+    impl Q8Ops for std::arch::x86_64::__m128i {
+        #[inline(always)]
+        unsafe fn widen(p: *const i8) -> [Self; 4] {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2 is part of x86_64; the caller's 32 bytes.
+            unsafe {
+                let lo = _mm_loadu_si128(p as *const __m128i);
+                let hi = _mm_loadu_si128(p.add(16) as *const __m128i);
+                // i8 → i16 sign extension in SSE2: each byte into both halves, shift right.
+                [
+                    _mm_srai_epi16(_mm_unpacklo_epi8(lo, lo), 8),
+                    _mm_srai_epi16(_mm_unpackhi_epi8(lo, lo), 8),
+                    _mm_srai_epi16(_mm_unpacklo_epi8(hi, hi), 8),
+                    _mm_srai_epi16(_mm_unpackhi_epi8(hi, hi), 8),
+                ]
             }
-            let mut out = [[0f32; R]; W];
-            for i in 0..W {
-                for j in 0..R {
-                    let mut l = [0f32; 4];
-                    _mm_storeu_ps(l.as_mut_ptr(), acc[i][j]);
-                    out[i][j] = l[0] + l[1] + l[2] + l[3];
-                }
-            }
-            out
         }
+        #[inline(always)]
+        unsafe fn load_i16(p: *const i16) -> Self {
+            // SAFETY: SSE2; the caller's 16 bytes.
+            unsafe { std::arch::x86_64::_mm_loadu_si128(p as *const Self) }
+        }
+        #[inline(always)]
+        unsafe fn load_f32(p: *const f32) -> Self {
+            // SAFETY: SSE2; the caller's 16 bytes.
+            unsafe { std::arch::x86_64::_mm_loadu_si128(p as *const Self) }
+        }
+        #[inline(always)]
+        unsafe fn load_f32x2(p: *const f32) -> Self {
+            // SAFETY: SSE2; the caller's 8 bytes.
+            unsafe { std::arch::x86_64::_mm_loadl_epi64(p as *const Self) }
+        }
+        #[inline(always)]
+        fn zero() -> Self {
+            // SAFETY: SSE2 is part of x86_64.
+            unsafe { std::arch::x86_64::_mm_setzero_si128() }
+        }
+        #[inline(always)]
+        fn dot(self, o: Self) -> Self {
+            // SAFETY: SSE2.
+            unsafe { std::arch::x86_64::_mm_madd_epi16(self, o) }
+        }
+        #[inline(always)]
+        fn add_i32(self, o: Self) -> Self {
+            // SAFETY: SSE2.
+            unsafe { std::arch::x86_64::_mm_add_epi32(self, o) }
+        }
+        #[inline(always)]
+        fn sums4([a, b, c, d]: [Self; 4]) -> Self {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2.
+            unsafe {
+                let ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+                let cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
+                _mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd))
+            }
+        }
+        #[inline(always)]
+        fn sums2(a: Self, b: Self) -> Self {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2.
+            unsafe {
+                let ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+                _mm_add_epi32(ab, _mm_unpackhi_epi64(ab, ab))
+            }
+        }
+        #[inline(always)]
+        fn to_f32(self) -> Self {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2.
+            unsafe { _mm_castps_si128(_mm_cvtepi32_ps(self)) }
+        }
+        #[inline(always)]
+        fn splat_f32(x: f32) -> Self {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2.
+            unsafe { _mm_castps_si128(_mm_set1_ps(x)) }
+        }
+        #[inline(always)]
+        fn mul_f32(self, o: Self) -> Self {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2.
+            unsafe { _mm_castps_si128(_mm_mul_ps(_mm_castsi128_ps(self), _mm_castsi128_ps(o))) }
+        }
+        #[inline(always)]
+        fn add_f32(self, o: Self) -> Self {
+            use std::arch::x86_64::*;
+            // SAFETY: SSE2.
+            unsafe { _mm_castps_si128(_mm_add_ps(_mm_castsi128_ps(self), _mm_castsi128_ps(o))) }
+        }
+        #[inline(always)]
+        fn lanes(self) -> [f32; 4] {
+            let mut l = [0f32; 4];
+            // SAFETY: SSE2; 16 writable bytes.
+            unsafe {
+                std::arch::x86_64::_mm_storeu_ps(
+                    l.as_mut_ptr(),
+                    std::arch::x86_64::_mm_castsi128_ps(self),
+                )
+            };
+            l
+        }
+    }
+
+    /// One block of a pair of weight rows against one block of an activation row: each row's four
+    /// lanes of exact partial sums.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    #[inline(always)]
+    unsafe fn block<V: Q8Ops>(w: &[[V; 4]; 2], a: *const i16) -> [V; 2] {
+        // SAFETY: the caller's block of 32 i16, eight at a time.
+        let x: [V; 4] = std::array::from_fn(|k| unsafe { V::load_i16(a.add(8 * k)) });
+        w.map(|w| {
+            let s = w[0].dot(x[0]).add_i32(w[1].dot(x[1]));
+            s.add_i32(w[2].dot(x[2])).add_i32(w[3].dot(x[3]))
+        })
+    }
+
+    /// A pair of weight rows (`qs`: b blocks of the two rows' 32 bytes each, `dws`: their 2b scales in
+    /// the same order) against `R` ≤ 4 activation rows (b blocks of 32 widened bytes each; their scales
+    /// four at a time in `by_block`, block k's at `k · stride`): `[row][activation]`, each the sum
+    /// [`super::dot_scalar_f32`] makes, lane by lane.
+    /// # Safety
+    /// The slices hold what is said above (b ≥ 1 blocks each, `by_block` four readable f32 from every
+    /// `k · stride` with k < b).
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    #[inline(always)]
+    pub(super) unsafe fn pair_x<V: Q8Ops, const R: usize>(
+        qs: &[i8],
+        dws: &[f32],
+        a: [&[i16]; R],
+        by_block: &[f32],
+        stride: usize,
+    ) -> [[f32; 4]; 2] {
+        let b = dws.len() / 2;
+        let mut acc = [V::zero(); 2];
+        for blk in 0..b {
+            // SAFETY: block `blk` of the pair, of each activation row and of the scales (the caller's).
+            unsafe {
+                let wp = qs.as_ptr().add(blk * W_STRIDE);
+                let w = [V::widen(wp), V::widen(wp.add(QK))];
+                let mut s = [[V::zero(); 4]; 2];
+                for j in 0..R {
+                    let [s0, s1] = block(&w, a[j].as_ptr().add(blk * QK));
+                    s[0][j] = s0;
+                    s[1][j] = s1;
+                }
+                let da = V::load_f32(by_block.as_ptr().add(blk * stride));
+                for i in 0..2 {
+                    let dw = V::splat_f32(*dws.get_unchecked(2 * blk + i));
+                    acc[i] = acc[i].add_f32(V::sums4(s[i]).to_f32().mul_f32(dw).mul_f32(da));
+                }
+            }
+        }
+        [acc[0].lanes(), acc[1].lanes()]
+    }
+
+    /// [`pair_x`] of five activation rows: the first four as lanes, the fifth's sums for the two weight
+    /// rows in lanes 0 and 1 of its own sum (its scales at `k · stride + 4`).
+    /// # Safety
+    /// As [`pair_x`], with five readable f32 from every `k · stride`.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    #[inline(always)]
+    pub(super) unsafe fn pair_x5<V: Q8Ops>(
+        qs: &[i8],
+        dws: &[f32],
+        a: [&[i16]; 5],
+        by_block: &[f32],
+        stride: usize,
+    ) -> ([[f32; 4]; 2], [f32; 2]) {
+        let b = dws.len() / 2;
+        let mut acc = [V::zero(); 2];
+        let mut fifth = V::zero();
+        for blk in 0..b {
+            // SAFETY: as in `pair_x`.
+            unsafe {
+                let wp = qs.as_ptr().add(blk * W_STRIDE);
+                let w = [V::widen(wp), V::widen(wp.add(QK))];
+                let mut s = [[V::zero(); 4]; 2];
+                for j in 0..4 {
+                    let [s0, s1] = block(&w, a[j].as_ptr().add(blk * QK));
+                    s[0][j] = s0;
+                    s[1][j] = s1;
+                }
+                let [e0, e1] = block(&w, a[4].as_ptr().add(blk * QK));
+                let da = V::load_f32(by_block.as_ptr().add(blk * stride));
+                for i in 0..2 {
+                    let dw = V::splat_f32(*dws.get_unchecked(2 * blk + i));
+                    acc[i] = acc[i].add_f32(V::sums4(s[i]).to_f32().mul_f32(dw).mul_f32(da));
+                }
+                let dw = V::load_f32x2(dws.as_ptr().add(2 * blk));
+                let da = V::splat_f32(*by_block.get_unchecked(blk * stride + 4));
+                fifth = fifth.add_f32(V::sums2(e0, e1).to_f32().mul_f32(dw).mul_f32(da));
+            }
+        }
+        let f = fifth.lanes();
+        ([acc[0].lanes(), acc[1].lanes()], [f[0], f[1]])
+    }
+
+    /// A pair of weight rows (as in [`pair_x`]) against one activation row (`a`: b blocks of 32 widened
+    /// bytes, `ad`: its b scales), the two weight rows as lanes 0 and 1.
+    /// # Safety
+    /// The slices hold what is said above, b ≥ 1.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    #[inline(always)]
+    pub(super) unsafe fn pair_x1<V: Q8Ops>(
+        qs: &[i8],
+        dws: &[f32],
+        a: &[i16],
+        ad: &[f32],
+    ) -> [f32; 2] {
+        let b = dws.len() / 2;
+        let mut acc = V::zero();
+        for blk in 0..b {
+            // SAFETY: block `blk` of the pair, of the activation row and of the scales.
+            unsafe {
+                let wp = qs.as_ptr().add(blk * W_STRIDE);
+                let w = [V::widen(wp), V::widen(wp.add(QK))];
+                let [s0, s1] = block(&w, a.as_ptr().add(blk * QK));
+                let dw = V::load_f32x2(dws.as_ptr().add(2 * blk));
+                let da = V::splat_f32(*ad.get_unchecked(blk));
+                acc = acc.add_f32(V::sums2(s0, s1).to_f32().mul_f32(dw).mul_f32(da));
+            }
+        }
+        let l = acc.lanes();
+        [l[0], l[1]]
     }
 
     /// 2^52 + 1023: a whole number k in −1022..=1023 added to it leaves k + 1023 in the low bits of the
@@ -2191,6 +2563,12 @@ mod tests {
         (QTensor::quantize(&t, GgmlDType::Q8_0).unwrap(), w)
     }
 
+    /// [`dot_scalar_f32`] of a row as [`Q8Matrix::row`] gives it (scales as stored).
+    fn dot_scalar((w, wd): (&[i8], impl Iterator<Item = u16>), a: ARow) -> f32 {
+        let wd: Vec<f32> = wd.map(|h| f16::from_bits(h).to_f32()).collect();
+        dot_scalar_f32((w, &wd), a)
+    }
+
     #[test]
     fn the_simd_kernel_is_bit_identical_to_the_scalar_reference() {
         let (q, _) = random_matrix(37, 96, 11);
@@ -2205,6 +2583,45 @@ mod tests {
                     let want = dot_scalar(m.row(n), acts.row(r));
                     assert_eq!(got[r * m.rows + n].to_bits(), want.to_bits(), "({r}, {n})");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_product_without_simd_has_the_bits_of_the_simd_one() {
+        // 37 rows: an odd last row, whose pair's second row is padding.
+        let (q, _) = random_matrix(37, 96, 31);
+        let m = Q8Matrix::from_qtensor(&q).unwrap().unwrap();
+        let mut rnd = stream(37);
+        let xs: Vec<f32> = (0..6 * 96).map(|_| (rnd() * 8.0 - 4.0) as f32).collect();
+        let acts = Q8Acts::quantize(&xs, 96);
+        let mut dws = vec![0f32; 38 * 3];
+        scales_to_f32(&m.scales, &mut dws);
+        let w = Pairs {
+            qs: &m.qs,
+            dws: &dws,
+            b: 3,
+            rows: 37,
+        };
+        let mut out = vec![f32::NAN; 37 * 6];
+        pairs_scalar(
+            w,
+            Acts {
+                acts: &acts,
+                first: 0,
+                m: 6,
+            },
+            6,
+            &mut out,
+        );
+        let simd = m.matmul(&xs);
+        for n in 0..37 {
+            for r in 0..6 {
+                assert_eq!(
+                    out[n * 6 + r].to_bits(),
+                    simd[r * 37 + n].to_bits(),
+                    "({r}, {n})"
+                );
             }
         }
     }
@@ -2242,9 +2659,25 @@ mod tests {
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        // Same quantization, same integer sums: only the order of the float additions differs.
+        // Same quantization, same integer sums: only the order of the float additions differs from
+        // candle's optimized kernel on this target.
         for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
             assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{i}: {a} vs {b}");
+        }
+        // Candle's generic kernel, the arithmetic every target shares, gives the very bits.
+        use candle_core::quantized::k_quants::BlockQ8_0;
+        use candle_core::quantized::GgmlType;
+        let blocks = |v: &[f32]| {
+            let mut b = vec![BlockQ8_0::zeros(); v.len() / QK];
+            BlockQ8_0::from_float(v, &mut b);
+            b
+        };
+        for r in 0..5 {
+            let a = blocks(&xs[r * 128..(r + 1) * 128]);
+            for n in 0..64 {
+                let want = BlockQ8_0::vec_dot_unopt(128, &blocks(&w[n * 128..(n + 1) * 128]), &a);
+                assert_eq!(ours[r * 64 + n].to_bits(), want.to_bits(), "({r}, {n})");
+            }
         }
         // And against the float product, within what Q8 quantization of both sides allows.
         for r in 0..5 {
