@@ -1856,20 +1856,70 @@ mod simd {
             unsafe {
                 let wp = qs.as_ptr().add(blk * W_STRIDE);
                 let w = [V::widen(wp), V::widen(wp.add(QK))];
-                let mut s = [[V::zero(); 4]; 2];
-                for j in 0..R {
-                    let [s0, s1] = block(&w, a[j].as_ptr().add(blk * QK));
-                    s[0][j] = s0;
-                    s[1][j] = s1;
-                }
-                let da = V::load_f32(by_block.as_ptr().add(blk * stride));
-                for i in 0..2 {
-                    let dw = V::splat_f32(*dws.get_unchecked(2 * blk + i));
-                    acc[i] = acc[i].add_f32(V::sums4(s[i]).to_f32().mul_f32(dw).mul_f32(da));
-                }
+                add_lanes(
+                    &mut acc,
+                    &w,
+                    a,
+                    blk,
+                    dws,
+                    by_block.as_ptr().add(blk * stride),
+                );
             }
         }
         [acc[0].lanes(), acc[1].lanes()]
+    }
+
+    /// Block `blk` of a pair of weight rows (`w`, widened) against `R` ≤ 4 activation rows as the
+    /// lanes, added to each row's sums: [`pair_x`]'s step, and the first four rows of [`pair_x5`]'s.
+    /// # Safety
+    /// Every `a[j]` holds block `blk`, `dws` the pair's scales at `2 · blk`, and `da` four readable f32.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    #[inline(always)]
+    unsafe fn add_lanes<V: Q8Ops, const R: usize>(
+        acc: &mut [V; 2],
+        w: &[[V; 4]; 2],
+        a: [&[i16]; R],
+        blk: usize,
+        dws: &[f32],
+        da: *const f32,
+    ) {
+        let mut s = [[V::zero(); 4]; 2];
+        for j in 0..R {
+            // SAFETY: the caller's block of `a[j]`.
+            let [s0, s1] = unsafe { block(w, a[j].as_ptr().add(blk * QK)) };
+            s[0][j] = s0;
+            s[1][j] = s1;
+        }
+        // SAFETY: the caller's four scales and the pair's two.
+        let da = unsafe { V::load_f32(da) };
+        for i in 0..2 {
+            let dw = V::splat_f32(unsafe { *dws.get_unchecked(2 * blk + i) });
+            acc[i] = acc[i].add_f32(V::sums4(s[i]).to_f32().mul_f32(dw).mul_f32(da));
+        }
+    }
+
+    /// A pair's two sums of one block (`s`), in lanes 0 and 1, times their weight scales (at
+    /// `2 · blk` of `dws`) and the activation's scale `da`, added to `acc`: [`pair_x1`]'s step, and
+    /// the fifth row of [`pair_x5`]'s.
+    /// # Safety
+    /// `dws` holds two f32 from `2 · blk`.
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        target_arch = "x86_64"
+    ))]
+    #[inline(always)]
+    unsafe fn add_pair<V: Q8Ops>(acc: V, [s0, s1]: [V; 2], dws: &[f32], blk: usize, da: f32) -> V {
+        // SAFETY: the caller's two scales.
+        let dw = unsafe { V::load_f32x2(dws.as_ptr().add(2 * blk)) };
+        acc.add_f32(
+            V::sums2(s0, s1)
+                .to_f32()
+                .mul_f32(dw)
+                .mul_f32(V::splat_f32(da)),
+        )
     }
 
     /// [`pair_x`] of five activation rows: the first four as lanes, the fifth's sums for the two weight
@@ -1896,21 +1946,10 @@ mod simd {
             unsafe {
                 let wp = qs.as_ptr().add(blk * W_STRIDE);
                 let w = [V::widen(wp), V::widen(wp.add(QK))];
-                let mut s = [[V::zero(); 4]; 2];
-                for j in 0..4 {
-                    let [s0, s1] = block(&w, a[j].as_ptr().add(blk * QK));
-                    s[0][j] = s0;
-                    s[1][j] = s1;
-                }
-                let [e0, e1] = block(&w, a[4].as_ptr().add(blk * QK));
-                let da = V::load_f32(by_block.as_ptr().add(blk * stride));
-                for i in 0..2 {
-                    let dw = V::splat_f32(*dws.get_unchecked(2 * blk + i));
-                    acc[i] = acc[i].add_f32(V::sums4(s[i]).to_f32().mul_f32(dw).mul_f32(da));
-                }
-                let dw = V::load_f32x2(dws.as_ptr().add(2 * blk));
-                let da = V::splat_f32(*by_block.get_unchecked(blk * stride + 4));
-                fifth = fifth.add_f32(V::sums2(e0, e1).to_f32().mul_f32(dw).mul_f32(da));
+                let da = by_block.as_ptr().add(blk * stride);
+                add_lanes(&mut acc, &w, [a[0], a[1], a[2], a[3]], blk, dws, da);
+                let e = block(&w, a[4].as_ptr().add(blk * QK));
+                fifth = add_pair(fifth, e, dws, blk, *da.add(4));
             }
         }
         let f = fifth.lanes();
@@ -1939,10 +1978,8 @@ mod simd {
             unsafe {
                 let wp = qs.as_ptr().add(blk * W_STRIDE);
                 let w = [V::widen(wp), V::widen(wp.add(QK))];
-                let [s0, s1] = block(&w, a.as_ptr().add(blk * QK));
-                let dw = V::load_f32x2(dws.as_ptr().add(2 * blk));
-                let da = V::splat_f32(*ad.get_unchecked(blk));
-                acc = acc.add_f32(V::sums2(s0, s1).to_f32().mul_f32(dw).mul_f32(da));
+                let s = block(&w, a.as_ptr().add(blk * QK));
+                acc = add_pair(acc, s, dws, blk, *ad.get_unchecked(blk));
             }
         }
         let l = acc.lanes();
